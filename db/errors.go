@@ -1,0 +1,56 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies a store error. Each adapter maps a code to its own form
+// once (an HTTP status and problem body, an MCP tool error); the message of
+// an Error is meant for the client.
+type Code string
+
+const (
+	// ENotFound: the row does not exist for this user. Another user's rows
+	// are reported the same way, so ids of other tenants cannot be probed.
+	ENotFound Code = "not_found"
+	// EInvalid: the request breaks a rule; nothing was written.
+	EInvalid Code = "invalid"
+	// EConflict: the request collides with existing state (a taken id, an
+	// idempotency key reused for a different request).
+	EConflict Code = "conflict"
+	// EInternal: anything else; its details are logged, never sent.
+	EInternal Code = "internal"
+)
+
+// Error is a store error with a code and a message for the client.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code.
+func Errorf(code Code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err: EInternal unless err wraps an *Error.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}
+
+// ErrorMessage returns the client message of err, or a generic one for
+// internal errors.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal server error"
+}

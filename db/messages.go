@@ -1,0 +1,318 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// MaxAgentTypeLen is the longest agent type name accepted.
+const MaxAgentTypeLen = 255
+
+// Pending-read statuses, as Omnara spells them.
+const (
+	ReadOK    = "ok"
+	ReadStale = "stale"
+)
+
+// NormalizeAgentType is how agent types are stored and compared: trimmed and
+// lowercased, so "Claude Code" and "claude code" are one agent type.
+func NormalizeAgentType(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// SendAgentMessageParams is an agent's message. AgentType is needed only when
+// the message creates its instance.
+type SendAgentMessageParams struct {
+	UserID            uuid.UUID       `json:"-"`
+	InstanceID        uuid.UUID       `json:"agent_instance_id"`
+	AgentType         string          `json:"agent_type"`
+	Content           string          `json:"content"`
+	RequiresUserInput bool            `json:"requires_user_input"`
+	GitDiff           *string         `json:"git_diff"`
+	Metadata          json.RawMessage `json:"message_metadata"`
+	IdempotencyKey    string          `json:"-"`
+}
+
+// SendAgentMessageResult is what a sent agent message returns: its ids and
+// the user messages the agent had not read yet, oldest first.
+type SendAgentMessageResult struct {
+	InstanceID uuid.UUID `json:"agent_instance_id"`
+	MessageID  uuid.UUID `json:"message_id"`
+	Queued     []Message `json:"queued"`
+	// Replayed is set when an idempotent retry returned the stored result.
+	Replayed bool `json:"-"`
+}
+
+// SendAgentMessage records an agent message. In one transaction it creates
+// the instance on first use, returns every USER message after the read
+// cursor (in seq order), stores the message, moves the cursor to it, and
+// sets the status: AWAITING_INPUT for a question, ACTIVE otherwise, except
+// that COMPLETED stays. A git diff replaces the instance's latest diff.
+func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) (SendAgentMessageResult, error) {
+	if err := validateContent(p.Content); err != nil {
+		return SendAgentMessageResult{}, err
+	}
+	if err := validateMetadata(p.Metadata); err != nil {
+		return SendAgentMessageResult{}, err
+	}
+	res, err := withTx(ctx, s, func(q *Queries) (SendAgentMessageResult, error) {
+		res, replayed, err := idempotent(ctx, q, p.UserID, "send_agent_message", p.IdempotencyKey, p,
+			func() (SendAgentMessageResult, error) { return sendAgentMessage(ctx, q, p) })
+		res.Replayed = replayed
+		return res, err
+	})
+	if err == nil {
+		observeMessage(SenderTypeAGENT, res.Replayed, p.RequiresUserInput)
+	}
+	return res, err
+}
+
+func sendAgentMessage(ctx context.Context, q *Queries, p SendAgentMessageParams) (SendAgentMessageResult, error) {
+	inst, err := lockOrCreateInstance(ctx, q, p.UserID, p.InstanceID, p.AgentType)
+	if err != nil {
+		return SendAgentMessageResult{}, err
+	}
+	queued, err := queueAfter(ctx, q, inst)
+	if err != nil {
+		return SendAgentMessageResult{}, err
+	}
+	msg, err := q.InsertMessage(ctx, InsertMessageParams{
+		UserID: p.UserID, AgentInstanceID: inst.ID, SenderType: SenderTypeAGENT,
+		Content: p.Content, RequiresUserInput: p.RequiresUserInput, MessageMetadata: nullJSON(p.Metadata),
+	})
+	if err != nil {
+		return SendAgentMessageResult{}, fmt.Errorf("insert agent message: %w", err)
+	}
+	status := AgentStatusACTIVE
+	if p.RequiresUserInput {
+		status = AgentStatusAWAITINGINPUT
+	}
+	diff, setDiff := SanitizeGitDiff(p.GitDiff)
+	err = q.RecordAgentMessage(ctx, RecordAgentMessageParams{
+		Status: status, MessageID: msg.ID, MessageSeq: msg.Seq,
+		SetGitDiff: setDiff, GitDiff: diff, ID: inst.ID, UserID: p.UserID,
+	})
+	if err != nil {
+		return SendAgentMessageResult{}, fmt.Errorf("update instance: %w", err)
+	}
+	return SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued}, nil
+}
+
+// CreateUserMessageParams is a person's message to an agent instance.
+// MarkAsRead moves the agent's read cursor to it, so the agent is not handed
+// it (Omnara's wrappers use this for what the person typed at the agent
+// itself).
+type CreateUserMessageParams struct {
+	UserID         uuid.UUID `json:"-"`
+	InstanceID     uuid.UUID `json:"agent_instance_id"`
+	Content        string    `json:"content"`
+	MarkAsRead     bool      `json:"mark_as_read"`
+	IdempotencyKey string    `json:"-"`
+}
+
+// CreateUserMessageResult is the stored user message.
+type CreateUserMessageResult struct {
+	InstanceID   uuid.UUID `json:"agent_instance_id"`
+	MessageID    uuid.UUID `json:"message_id"`
+	MarkedAsRead bool      `json:"marked_as_read"`
+	// Answered is set when the message answered a waiting question.
+	Answered bool `json:"answered"`
+	Replayed bool `json:"-"`
+}
+
+// CreateUserMessage stores a USER message on one of the user's instances. It
+// answers a waiting question: an AWAITING_INPUT instance becomes ACTIVE
+// (COMPLETED stays COMPLETED).
+func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams) (CreateUserMessageResult, error) {
+	if err := validateContent(p.Content); err != nil {
+		return CreateUserMessageResult{}, err
+	}
+	res, err := withTx(ctx, s, func(q *Queries) (CreateUserMessageResult, error) {
+		res, replayed, err := idempotent(ctx, q, p.UserID, "create_user_message", p.IdempotencyKey, p,
+			func() (CreateUserMessageResult, error) { return createUserMessage(ctx, q, p) })
+		res.Replayed = replayed
+		return res, err
+	})
+	if err == nil {
+		observeMessage(SenderTypeUSER, res.Replayed, false)
+		if res.Answered && !res.Replayed {
+			questionsTotal.WithLabelValues("answered").Inc()
+		}
+	}
+	return res, err
+}
+
+func createUserMessage(ctx context.Context, q *Queries, p CreateUserMessageParams) (CreateUserMessageResult, error) {
+	inst, err := lockUserInstance(ctx, q, p.UserID, p.InstanceID)
+	if err != nil {
+		return CreateUserMessageResult{}, err
+	}
+	msg, err := q.InsertMessage(ctx, InsertMessageParams{
+		UserID: p.UserID, AgentInstanceID: inst.ID, SenderType: SenderTypeUSER, Content: p.Content,
+	})
+	if err != nil {
+		return CreateUserMessageResult{}, fmt.Errorf("insert user message: %w", err)
+	}
+	if p.MarkAsRead {
+		if err := q.SetReadCursor(ctx, SetReadCursorParams{
+			MessageID: msg.ID, MessageSeq: msg.Seq, ID: inst.ID, UserID: p.UserID,
+		}); err != nil {
+			return CreateUserMessageResult{}, fmt.Errorf("move read cursor: %w", err)
+		}
+	}
+	answered := inst.Status == AgentStatusAWAITINGINPUT
+	if answered {
+		if err := q.SetStatusUnlessCompleted(ctx, SetStatusUnlessCompletedParams{
+			Status: AgentStatusACTIVE, ID: inst.ID, UserID: p.UserID,
+		}); err != nil {
+			return CreateUserMessageResult{}, fmt.Errorf("update status: %w", err)
+		}
+	}
+	return CreateUserMessageResult{
+		InstanceID: inst.ID, MessageID: msg.ID, MarkedAsRead: p.MarkAsRead, Answered: answered,
+	}, nil
+}
+
+// PendingResult is the answer to a read of the queue: the user messages
+// after the cursor, and ReadOK, or ReadStale (no messages) when the caller's
+// cursor is no longer the instance's: another reader consumed them.
+type PendingResult struct {
+	InstanceID uuid.UUID `json:"agent_instance_id"`
+	Messages   []Message `json:"messages"`
+	Status     string    `json:"status"`
+}
+
+// PendingMessages returns the USER messages after the instance's read
+// cursor. With lastRead nil it only reads. With lastRead set it must equal
+// the instance's cursor (else ReadStale, and nothing changes), and the
+// cursor moves to the last message returned.
+func (s *Store) PendingMessages(ctx context.Context, userID, instanceID uuid.UUID, lastRead *uuid.UUID) (PendingResult, error) {
+	return withTx(ctx, s, func(q *Queries) (PendingResult, error) {
+		inst, err := lockUserInstance(ctx, q, userID, instanceID)
+		if err != nil {
+			return PendingResult{}, err
+		}
+		return consumeQueue(ctx, q, inst, lastRead)
+	})
+}
+
+// consumeQueue is the read half of Omnara's get_queued_user_messages on a
+// locked instance.
+func consumeQueue(ctx context.Context, q *Queries, inst AgentInstance, lastRead *uuid.UUID) (PendingResult, error) {
+	res := PendingResult{InstanceID: inst.ID, Messages: []Message{}, Status: ReadOK}
+	if lastRead != nil && (inst.LastReadMessageID == nil || *inst.LastReadMessageID != *lastRead) {
+		res.Status = ReadStale
+		return res, nil
+	}
+	msgs, err := queueAfter(ctx, q, inst)
+	if err != nil {
+		return PendingResult{}, err
+	}
+	res.Messages = msgs
+	if lastRead != nil && len(msgs) > 0 {
+		last := msgs[len(msgs)-1]
+		if err := q.SetReadCursor(ctx, SetReadCursorParams{
+			MessageID: last.ID, MessageSeq: last.Seq, ID: inst.ID, UserID: inst.UserID,
+		}); err != nil {
+			return PendingResult{}, fmt.Errorf("move read cursor: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// RequestInputResult is the answer to turning an agent message into a
+// question: the messages already waiting for it, if any.
+type RequestInputResult struct {
+	MessageID  uuid.UUID `json:"message_id"`
+	InstanceID uuid.UUID `json:"agent_instance_id"`
+	Messages   []Message `json:"messages"`
+	Status     string    `json:"status"`
+}
+
+// RequestInput marks an earlier agent message as a question. User messages
+// already queued after it (with it as the read cursor) are returned and
+// consumed; if there are none, the instance waits for input.
+func (s *Store) RequestInput(ctx context.Context, userID, messageID uuid.UUID) (RequestInputResult, error) {
+	res, err := withTx(ctx, s, func(q *Queries) (RequestInputResult, error) {
+		notFound := Errorf(ENotFound, "Agent message not found or access denied")
+		msg, err := q.GetAgentMessage(ctx, GetAgentMessageParams{ID: messageID, UserID: userID})
+		if isNoRows(err) {
+			return RequestInputResult{}, notFound
+		} else if err != nil {
+			return RequestInputResult{}, fmt.Errorf("get message: %w", err)
+		}
+		inst, err := lockUserInstance(ctx, q, userID, msg.AgentInstanceID)
+		if err != nil {
+			return RequestInputResult{}, err
+		}
+		// Read again under the instance lock: a concurrent request may have
+		// turned it into a question since.
+		msg, err = q.GetAgentMessage(ctx, GetAgentMessageParams{ID: messageID, UserID: userID})
+		if err != nil {
+			return RequestInputResult{}, fmt.Errorf("get message: %w", err)
+		}
+		if msg.RequiresUserInput {
+			return RequestInputResult{}, Errorf(EInvalid, "Message already requires user input")
+		}
+		if err := q.SetRequiresUserInput(ctx, SetRequiresUserInputParams{ID: msg.ID, UserID: userID}); err != nil {
+			return RequestInputResult{}, fmt.Errorf("mark question: %w", err)
+		}
+		read, err := consumeQueue(ctx, q, inst, &msg.ID)
+		if err != nil {
+			return RequestInputResult{}, err
+		}
+		if len(read.Messages) == 0 {
+			if err := q.SetStatusUnlessCompleted(ctx, SetStatusUnlessCompletedParams{
+				Status: AgentStatusAWAITINGINPUT, ID: inst.ID, UserID: userID,
+			}); err != nil {
+				return RequestInputResult{}, fmt.Errorf("update status: %w", err)
+			}
+		}
+		return RequestInputResult{MessageID: msg.ID, InstanceID: inst.ID, Messages: read.Messages, Status: read.Status}, nil
+	})
+	if err == nil {
+		questionsTotal.WithLabelValues("asked").Inc()
+	}
+	return res, err
+}
+
+func queueAfter(ctx context.Context, q *Queries, inst AgentInstance) ([]Message, error) {
+	var after int64
+	if inst.LastReadSeq != nil {
+		after = *inst.LastReadSeq
+	}
+	msgs, err := q.ListUserMessagesAfter(ctx, ListUserMessagesAfterParams{
+		AgentInstanceID: inst.ID, UserID: inst.UserID, AfterSeq: after,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read queue: %w", err)
+	}
+	return msgs, nil
+}
+
+func validateContent(content string) error {
+	if strings.TrimSpace(content) == "" {
+		return Errorf(EInvalid, "content must not be empty")
+	}
+	return nil
+}
+
+func validateMetadata(m json.RawMessage) error {
+	if len(m) == 0 || string(m) == "null" {
+		return nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(m, &obj); err != nil {
+		return Errorf(EInvalid, "message_metadata must be a JSON object")
+	}
+	return nil
+}
+
+func nullJSON(m json.RawMessage) []byte {
+	if len(m) == 0 || string(m) == "null" {
+		return nil
+	}
+	return m
+}

@@ -1,0 +1,149 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// lockUserInstance returns the user's instance with its row lock held for the
+// rest of the transaction.
+func lockUserInstance(ctx context.Context, q *Queries, userID, id uuid.UUID) (AgentInstance, error) {
+	inst, err := q.LockInstance(ctx, LockInstanceParams{ID: id, UserID: userID})
+	if isNoRows(err) {
+		return AgentInstance{}, Errorf(ENotFound, "Agent instance not found")
+	} else if err != nil {
+		return AgentInstance{}, fmt.Errorf("lock instance: %w", err)
+	}
+	return inst, nil
+}
+
+// lockOrCreateInstance returns the user's instance, locked, creating it
+// (with the client's id) when it does not exist. An id taken by another
+// user is a conflict, without saying whose it is.
+func lockOrCreateInstance(ctx context.Context, q *Queries, userID, id uuid.UUID, agentType string) (AgentInstance, error) {
+	inst, err := q.LockInstance(ctx, LockInstanceParams{ID: id, UserID: userID})
+	if err == nil || !isNoRows(err) {
+		return inst, err
+	}
+	inst, err = newInstance(ctx, q, userID, id, agentType, nil, nil)
+	if ErrorCode(err) != EConflict {
+		return inst, err
+	}
+	// Someone created the id first. If it was this user (a concurrent
+	// first message), the row is now committed and visible.
+	inst, err = q.LockInstance(ctx, LockInstanceParams{ID: id, UserID: userID})
+	if isNoRows(err) {
+		return AgentInstance{}, Errorf(EConflict, "agent_instance_id %s is already in use", id)
+	}
+	return inst, err
+}
+
+func newInstance(ctx context.Context, q *Queries, userID, id uuid.UUID, agentType string, name *string, metadata []byte) (AgentInstance, error) {
+	agentType = NormalizeAgentType(agentType)
+	if agentType == "" {
+		return AgentInstance{}, Errorf(EInvalid, "agent_type is required when creating new instance")
+	}
+	if len(agentType) > MaxAgentTypeLen {
+		return AgentInstance{}, Errorf(EInvalid, "agent_type is longer than %d characters", MaxAgentTypeLen)
+	}
+	ua, err := q.UpsertUserAgent(ctx, UpsertUserAgentParams{UserID: userID, Name: agentType})
+	if pgCode(err) == sqlstateForeignKey {
+		return AgentInstance{}, Errorf(ENotFound, "User not found")
+	} else if err != nil {
+		return AgentInstance{}, fmt.Errorf("agent type: %w", err)
+	}
+	inst, err := q.CreateInstance(ctx, CreateInstanceParams{
+		ID: id, UserID: userID, UserAgentID: ua.ID, Name: name, InstanceMetadata: metadata,
+	})
+	if isNoRows(err) {
+		return AgentInstance{}, Errorf(EConflict, "Agent instance already exists")
+	} else if err != nil {
+		return AgentInstance{}, fmt.Errorf("create instance: %w", err)
+	}
+	return inst, nil
+}
+
+// EndSessionResult is an ended session.
+type EndSessionResult struct {
+	InstanceID  uuid.UUID   `json:"agent_instance_id"`
+	FinalStatus AgentStatus `json:"final_status"`
+}
+
+// EndSession marks the instance COMPLETED and sets its end time (the first
+// one stays). Ending twice is not an error.
+func (s *Store) EndSession(ctx context.Context, userID, instanceID uuid.UUID) (EndSessionResult, error) {
+	return withTx(ctx, s, func(q *Queries) (EndSessionResult, error) {
+		inst, err := q.EndInstance(ctx, EndInstanceParams{ID: instanceID, UserID: userID})
+		if isNoRows(err) {
+			return EndSessionResult{}, Errorf(ENotFound, "Agent instance not found")
+		} else if err != nil {
+			return EndSessionResult{}, fmt.Errorf("end instance: %w", err)
+		}
+		return EndSessionResult{InstanceID: inst.ID, FinalStatus: inst.Status}, nil
+	})
+}
+
+// RegisterInstanceParams names a new instance before its first message.
+// InstanceID nil means "choose one".
+type RegisterInstanceParams struct {
+	UserID     uuid.UUID
+	InstanceID *uuid.UUID
+	AgentType  string
+	Name       *string
+	Transport  *string
+}
+
+// InstanceInfo is an instance with its agent type.
+type InstanceInfo struct {
+	AgentInstance
+	AgentTypeName string
+}
+
+// RegisterInstance creates an instance ahead of its first message. An id
+// that exists already (for any user) is a conflict.
+func (s *Store) RegisterInstance(ctx context.Context, p RegisterInstanceParams) (InstanceInfo, error) {
+	id := uuid.New()
+	if p.InstanceID != nil {
+		id = *p.InstanceID
+	}
+	var metadata []byte
+	if p.Transport != nil && *p.Transport != "" {
+		metadata, _ = json.Marshal(map[string]string{"transport": *p.Transport})
+	}
+	return withTx(ctx, s, func(q *Queries) (InstanceInfo, error) {
+		inst, err := newInstance(ctx, q, p.UserID, id, p.AgentType, p.Name, metadata)
+		if err != nil {
+			return InstanceInfo{}, err
+		}
+		return InstanceInfo{AgentInstance: inst, AgentTypeName: NormalizeAgentType(p.AgentType)}, nil
+	})
+}
+
+// Heartbeat records that the agent of an instance is alive and returns the
+// time recorded.
+func (s *Store) Heartbeat(ctx context.Context, userID, instanceID uuid.UUID) (time.Time, error) {
+	return withTx(ctx, s, func(q *Queries) (time.Time, error) {
+		at, err := q.TouchHeartbeat(ctx, TouchHeartbeatParams{ID: instanceID, UserID: userID})
+		if isNoRows(err) {
+			return time.Time{}, Errorf(ENotFound, "Agent instance not found")
+		} else if err != nil {
+			return time.Time{}, fmt.Errorf("heartbeat: %w", err)
+		}
+		return *at, nil
+	})
+}
+
+// GetInstance returns one of the user's instances with its agent type.
+func (s *Store) GetInstance(ctx context.Context, userID, instanceID uuid.UUID) (InstanceInfo, error) {
+	row, err := New(s.pool).GetInstanceWithAgent(ctx, GetInstanceWithAgentParams{ID: instanceID, UserID: userID})
+	if isNoRows(err) {
+		return InstanceInfo{}, Errorf(ENotFound, "Agent instance not found")
+	} else if err != nil {
+		return InstanceInfo{}, fmt.Errorf("get instance: %w", err)
+	}
+	return InstanceInfo{AgentInstance: row.AgentInstance, AgentTypeName: row.AgentTypeName}, nil
+}

@@ -1,0 +1,69 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is handoff's one core: every operation of the REST and MCP
+// adapters is a Store method that runs in one transaction.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool}
+}
+
+// Pool returns the connection pool behind the store.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// withTx runs fn in one transaction and commits if it returns no error. The
+// deferred rollback runs even when ctx is already cancelled, so a cancelled
+// request never leaves a transaction open on its connection.
+func withTx[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error)) (T, error) {
+	var zero T
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return zero, fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx) // a no-op after Commit
+	}()
+	res, err := fn(New(tx))
+	if err != nil {
+		return zero, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return zero, fmt.Errorf("commit: %w", err)
+	}
+	return res, nil
+}
+
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// pgCode returns the SQLSTATE of a Postgres error, or "".
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+const (
+	sqlstateForeignKey = "23503"
+	sqlstateUnique     = "23505"
+)
