@@ -1,0 +1,241 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/handoffhq/handoff/db"
+)
+
+// Claims are the claims of a handoff token.
+type Claims struct {
+	Scope Scope `json:"scope,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Mint signs a token for a key row. expiresAt nil: no exp claim.
+func (k *Keys) Mint(userID, keyID uuid.UUID, scope Scope, issuedAt time.Time, expiresAt *time.Time) (string, error) {
+	if k.Private == nil {
+		return "", errors.New("no private key configured (JWT_PRIVATE_KEY)")
+	}
+	c := Claims{Scope: scope, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: userID.String(), ID: keyID.String(), IssuedAt: jwt.NewNumericDate(issuedAt),
+	}}
+	if expiresAt != nil {
+		c.ExpiresAt = jwt.NewNumericDate(*expiresAt)
+	}
+	return jwt.NewWithClaims(k.signingMethod(), c).SignedString(k.Private)
+}
+
+// IssueToken records a key for the user and returns its signed token. The
+// token is shown once; only the row is kept.
+func IssueToken(ctx context.Context, store *db.Store, keys *Keys, userID uuid.UUID, name string, scope Scope, expiresAt *time.Time) (string, db.APIKey, error) {
+	if !scope.Valid() {
+		return "", db.APIKey{}, db.Errorf(db.EInvalid, "scope must be agent, user or admin")
+	}
+	if keys.Private == nil {
+		return "", db.APIKey{}, errors.New("no private key configured (JWT_PRIVATE_KEY)")
+	}
+	row, err := store.CreateAPIKey(ctx, userID, name, db.KeyScope(scope), expiresAt)
+	if err != nil {
+		return "", db.APIKey{}, err
+	}
+	tok, err := keys.Mint(userID, row.ID, scope, row.CreatedAt, expiresAt)
+	return tok, row, err
+}
+
+// ErrNoToken: the request carries no bearer token.
+var ErrNoToken = errors.New("Not authenticated")
+
+// TokenError is a token that was presented and refused.
+type TokenError struct{ Reason string }
+
+func (e *TokenError) Error() string { return "Invalid token: " + e.Reason }
+
+func invalid(format string, args ...any) error {
+	return &TokenError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// BearerToken returns the token of an "Authorization: Bearer" header.
+func BearerToken(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", ErrNoToken
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", ErrNoToken
+	}
+	return strings.TrimSpace(tok), nil
+}
+
+// VerifierOptions tune a Verifier.
+type VerifierOptions struct {
+	// CacheTTL is how long a key's row is trusted before it is read again:
+	// the longest a revocation takes to hold on another replica. Default 1s.
+	CacheTTL time.Duration
+	// AllowUntracked accepts tokens without a jti (as Omnara minted them) as
+	// agent-scope tokens of an existing user. Off by default: such tokens
+	// cannot be revoked.
+	AllowUntracked bool
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Verifier checks tokens: signature and algorithm against the configured
+// key, expiry, and the key's row (unknown, revoked, expired or another
+// user's key is refused). Rows are cached for CacheTTL so a request costs no
+// database read while revocation still holds on every replica within it.
+type Verifier struct {
+	keys   *Keys
+	store  *db.Store
+	opts   VerifierOptions
+	parser *jwt.Parser
+
+	mu    sync.Mutex
+	cache map[cacheKey]cacheEntry
+}
+
+type cacheKey struct{ user, key uuid.UUID }
+
+type cacheEntry struct {
+	fetched time.Time
+	scope   Scope
+	revoked bool
+	expires *time.Time
+	found   bool
+}
+
+const maxCacheEntries = 100_000
+
+// NewVerifier returns a Verifier for keys, reading key rows from store.
+func NewVerifier(keys *Keys, store *db.Store, opts VerifierOptions) *Verifier {
+	if opts.CacheTTL <= 0 {
+		opts.CacheTTL = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Verifier{
+		keys: keys, store: store, opts: opts,
+		parser: jwt.NewParser(jwt.WithValidMethods([]string{keys.Alg}), jwt.WithTimeFunc(opts.Now),
+			jwt.WithLeeway(5*time.Second)),
+		cache: map[cacheKey]cacheEntry{},
+	}
+}
+
+// Verify returns the principal of a raw token, or a *TokenError.
+func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
+	var c Claims
+	_, err := v.parser.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return v.keys.Public, nil })
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Principal{}, invalid("token has expired")
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return Principal{}, invalid("token is malformed")
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return Principal{}, invalid("signature or algorithm is not accepted")
+	case err != nil:
+		return Principal{}, invalid("%v", trimJWTError(err))
+	}
+	userID, err := uuid.Parse(c.Subject)
+	if err != nil {
+		return Principal{}, invalid("token has no valid user (sub)")
+	}
+	if c.ID == "" {
+		return v.untracked(ctx, userID)
+	}
+	keyID, err := uuid.Parse(c.ID)
+	if err != nil {
+		return Principal{}, invalid("token has no valid key id (jti)")
+	}
+	e, err := v.lookup(ctx, userID, keyID)
+	if err != nil {
+		return Principal{}, err
+	}
+	switch {
+	case !e.found:
+		return Principal{}, invalid("unknown key")
+	case e.revoked:
+		return Principal{}, invalid("key has been revoked")
+	case e.expires != nil && !v.opts.Now().Before(*e.expires):
+		return Principal{}, invalid("token has expired")
+	}
+	return Principal{UserID: userID, KeyID: keyID, Scope: e.scope}, nil
+}
+
+func (v *Verifier) untracked(ctx context.Context, userID uuid.UUID) (Principal, error) {
+	if !v.opts.AllowUntracked {
+		return Principal{}, invalid("token has no key id (jti)")
+	}
+	e, err := v.lookup(ctx, userID, uuid.Nil)
+	if err != nil {
+		return Principal{}, err
+	}
+	if !e.found {
+		return Principal{}, invalid("unknown user")
+	}
+	return Principal{UserID: userID, Scope: ScopeAgent}, nil
+}
+
+// lookup returns the cached row of a key (keyID uuid.Nil: whether the user
+// exists), reading it again when older than the TTL.
+func (v *Verifier) lookup(ctx context.Context, userID, keyID uuid.UUID) (cacheEntry, error) {
+	k := cacheKey{userID, keyID}
+	now := v.opts.Now()
+	v.mu.Lock()
+	e, ok := v.cache[k]
+	v.mu.Unlock()
+	if ok && now.Sub(e.fetched) < v.opts.CacheTTL {
+		return e, nil
+	}
+	e = cacheEntry{fetched: now}
+	if keyID == uuid.Nil {
+		_, err := v.store.GetUser(ctx, userID)
+		if err != nil && db.ErrorCode(err) != db.ENotFound {
+			return e, err
+		}
+		e.found, e.scope = err == nil, ScopeAgent
+	} else {
+		row, err := v.store.GetAPIKey(ctx, userID, keyID)
+		if err != nil && db.ErrorCode(err) != db.ENotFound {
+			return e, err
+		}
+		if err == nil {
+			e.found, e.scope, e.revoked, e.expires = true, Scope(row.Scope), row.RevokedAt != nil, row.ExpiresAt
+		}
+	}
+	v.mu.Lock()
+	if len(v.cache) >= maxCacheEntries {
+		clear(v.cache)
+	}
+	v.cache[k] = e
+	v.mu.Unlock()
+	return e, nil
+}
+
+// Forget drops a key from this replica's cache, so its revocation holds
+// here at once.
+func (v *Verifier) Forget(userID, keyID uuid.UUID) {
+	v.mu.Lock()
+	delete(v.cache, cacheKey{userID, keyID})
+	v.mu.Unlock()
+}
+
+// trimJWTError keeps jwt's reason without its "token is unverifiable:"
+// style prefixes stacked up.
+func trimJWTError(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		return s[i+2:]
+	}
+	return s
+}

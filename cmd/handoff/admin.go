@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/db"
+)
+
+// flags parses a subcommand's flags; a parse error is a usage error.
+func flags(name string, args []string, define func(*flag.FlagSet)) (*flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	define(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, usagef("%s: %v\n%s", name, err, usage)
+	}
+	return fs, nil
+}
+
+// withStore runs fn on a store at DATABASE_URL (no migration: the operator
+// runs handoff migrate, or serve does it).
+func withStore(ctx context.Context, getenv env, fn func(*db.Store, *pgxpool.Pool) error) error {
+	url, err := databaseURL(getenv)
+	if err != nil {
+		return err
+	}
+	pool, err := openPool(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return fn(db.NewStore(pool), pool)
+}
+
+func migrate(ctx context.Context, args []string, getenv env, stdout io.Writer) error {
+	if len(args) != 1 || (args[0] != "up" && args[0] != "down" && args[0] != "status") {
+		return usagef("migrate takes one of up, down, status\n%s", usage)
+	}
+	return withStore(ctx, getenv, func(_ *db.Store, pool *pgxpool.Pool) error {
+		m, err := db.NewMigrator(pool, nil)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		switch args[0] {
+		case "up":
+			res, err := m.Up(ctx)
+			for _, r := range res {
+				fmt.Fprintln(stdout, r.String())
+			}
+			if err == nil && len(res) == 0 {
+				fmt.Fprintln(stdout, "no migrations to apply")
+			}
+			return err
+		case "down":
+			r, err := m.Down(ctx)
+			if r != nil {
+				fmt.Fprintln(stdout, r.String())
+			}
+			return err
+		}
+		st, err := m.Status(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED\tFILE")
+		for _, s := range st {
+			applied := "-"
+			if !s.AppliedAt.IsZero() {
+				applied = s.AppliedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.State, applied, filepath.Base(s.Source.Path))
+		}
+		return tw.Flush()
+	})
+}
+
+func keysGenerate(args []string, stdout io.Writer) error {
+	var out, alg string
+	if _, err := flags("keys generate", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&out, "out", "", "directory to write jwt_private.pem and jwt_public.pem into")
+		fs.StringVar(&alg, "alg", "eddsa", "eddsa or rs256")
+	}); err != nil {
+		return err
+	}
+	if out == "" {
+		return usagef("keys generate needs --out DIR")
+	}
+	if a := strings.ToLower(alg); a != "eddsa" && a != "rs256" {
+		return usagef("--alg must be eddsa or rs256, not %q", alg)
+	}
+	if err := auth.WriteKeyFiles(out, alg); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s and %s\n", filepath.Join(out, auth.PrivateKeyFile), filepath.Join(out, auth.PublicKeyFile))
+	return nil
+}
+
+func userCreate(ctx context.Context, args []string, getenv env, stdout io.Writer) error {
+	var email, name string
+	if _, err := flags("user create", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&email, "email", "", "the user's email address")
+		fs.StringVar(&name, "name", "", "display name (optional)")
+	}); err != nil {
+		return err
+	}
+	if email == "" {
+		return usagef("user create needs --email E")
+	}
+	return withStore(ctx, getenv, func(s *db.Store, _ *pgxpool.Pool) error {
+		var display *string
+		if name != "" {
+			display = &name
+		}
+		u, err := s.CreateUser(ctx, email, display)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, u.ID)
+		return nil
+	})
+}
+
+func tokenIssue(ctx context.Context, args []string, getenv env, stdout io.Writer) error {
+	var user, scope, name string
+	var expires time.Duration
+	if _, err := flags("token issue", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&user, "user", "", "user id")
+		fs.StringVar(&scope, "scope", "", "agent, user or admin")
+		fs.StringVar(&name, "name", "", "a name to recognise the key by")
+		fs.DurationVar(&expires, "expires", 0, "lifetime, e.g. 720h (default: no expiry)")
+	}); err != nil {
+		return err
+	}
+	userID, err := uuid.Parse(user)
+	if err != nil {
+		return usagef("token issue needs --user ID (a user id from handoff user create)")
+	}
+	if !auth.Scope(scope).Valid() {
+		return usagef("--scope must be agent, user or admin, not %q", scope)
+	}
+	if expires < 0 {
+		return usagef("--expires must be positive")
+	}
+	if getenv("JWT_PRIVATE_KEY") == "" {
+		return usagef("JWT_PRIVATE_KEY is not set (PEM text or a file path); tokens are signed with it")
+	}
+	keys, err := auth.LoadKeys(getenv("JWT_PUBLIC_KEY"), getenv("JWT_PRIVATE_KEY"))
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if name == "" {
+		name = scope + " key"
+	}
+	return withStore(ctx, getenv, func(s *db.Store, _ *pgxpool.Pool) error {
+		var exp *time.Time
+		if expires > 0 {
+			t := time.Now().Add(expires).Truncate(time.Second)
+			exp = &t
+		}
+		tok, _, err := auth.IssueToken(ctx, s, keys, userID, name, auth.Scope(scope), exp)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, tok)
+		return nil
+	})
+}
+
+func tokenRevoke(ctx context.Context, args []string, getenv env, stdout io.Writer) error {
+	if len(args) != 1 {
+		return usagef("token revoke takes one KEY_ID")
+	}
+	keyID, err := uuid.Parse(args[0])
+	if err != nil {
+		return usagef("KEY_ID must be a key id (see handoff token list), not %q", args[0])
+	}
+	return withStore(ctx, getenv, func(s *db.Store, _ *pgxpool.Pool) error {
+		owner, err := s.APIKeyOwner(ctx, keyID)
+		if err != nil {
+			return err
+		}
+		k, err := s.RevokeAPIKey(ctx, owner, keyID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked %s at %s\n", k.ID, k.RevokedAt.UTC().Format(time.RFC3339))
+		return nil
+	})
+}
+
+func tokenList(ctx context.Context, args []string, getenv env, stdout io.Writer) error {
+	var user string
+	if _, err := flags("token list", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&user, "user", "", "user id")
+	}); err != nil {
+		return err
+	}
+	userID, err := uuid.Parse(user)
+	if err != nil {
+		return usagef("token list needs --user ID")
+	}
+	return withStore(ctx, getenv, func(s *db.Store, _ *pgxpool.Pool) error {
+		keys, err := s.ListAPIKeys(ctx, userID)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tCREATED\tEXPIRES\tREVOKED")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Scope,
+				k.CreatedAt.UTC().Format(time.RFC3339), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
+		}
+		return tw.Flush()
+	})
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+

@@ -1,0 +1,117 @@
+// Command handoff is the human-in-the-loop server for AI agents, and the
+// operator's tools around it.
+//
+//	handoff serve
+//	handoff migrate up|down|status
+//	handoff keys generate --out DIR [--alg eddsa|rs256]
+//	handoff user create --email E [--name N]
+//	handoff token issue --user ID --scope agent|user|admin [--name N] [--expires 720h]
+//	handoff token revoke KEY_ID
+//	handoff token list --user ID
+//
+// Configuration comes from the environment: DATABASE_URL, MCP_SERVER_PORT
+// (default 8080; PORT wins), JWT_PUBLIC_KEY, JWT_PRIVATE_KEY (PEM text or a
+// file path). A bad or missing setting is one line on stderr and exit code 2.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1 // the command ran and failed
+	exitConfig = 2 // bad usage or configuration
+)
+
+// usageError is a bad command line or configuration: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+const usage = `usage:
+  handoff serve
+  handoff migrate up|down|status
+  handoff keys generate --out DIR [--alg eddsa|rs256]
+  handoff user create --email E [--name N]
+  handoff token issue --user ID --scope agent|user|admin [--name N] [--expires 720h]
+  handoff token revoke KEY_ID
+  handoff token list --user ID`
+
+// env is the process environment, as a function so tests can supply one.
+type env func(string) string
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "handoff: "+ue.msg)
+		return exitConfig
+	default:
+		fmt.Fprintln(stderr, "handoff: "+err.Error())
+		return exitFail
+	}
+}
+
+func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("a command is needed\n%s", usage)
+	}
+	cmd, rest := args[0], args[1:]
+	sub := ""
+	if len(rest) > 0 {
+		sub = rest[0]
+	}
+	switch {
+	case cmd == "serve":
+		return serve(ctx, rest, getenv, stderr)
+	case cmd == "migrate":
+		return migrate(ctx, rest, getenv, stdout)
+	case cmd == "keys" && sub == "generate":
+		return keysGenerate(rest[1:], stdout)
+	case cmd == "user" && sub == "create":
+		return userCreate(ctx, rest[1:], getenv, stdout)
+	case cmd == "token" && sub == "issue":
+		return tokenIssue(ctx, rest[1:], getenv, stdout)
+	case cmd == "token" && sub == "revoke":
+		return tokenRevoke(ctx, rest[1:], getenv, stdout)
+	case cmd == "token" && sub == "list":
+		return tokenList(ctx, rest[1:], getenv, stdout)
+	case cmd == "help" || cmd == "-h" || cmd == "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usagef("unknown command %q\n%s", joinArgs(args), usage)
+}
+
+func joinArgs(args []string) string {
+	if len(args) > 2 {
+		args = args[:2]
+	}
+	s := ""
+	for i, a := range args {
+		if i > 0 {
+			s += " "
+		}
+		s += a
+	}
+	return s
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/db"
+	"github.com/handoffhq/handoff/httpapi"
+)
+
+// serveConfig is serve's configuration, read from the environment.
+type serveConfig struct {
+	databaseURL     string
+	port            int
+	keys            *auth.Keys
+	allowUntracked  bool
+	shutdownTimeout time.Duration
+}
+
+func loadServeConfig(getenv env) (serveConfig, error) {
+	cfg := serveConfig{shutdownTimeout: 30 * time.Second}
+	var err error
+	if cfg.databaseURL, err = databaseURL(getenv); err != nil {
+		return cfg, err
+	}
+	if cfg.port, err = listenPort(getenv); err != nil {
+		return cfg, err
+	}
+	if getenv("JWT_PUBLIC_KEY") == "" && getenv("JWT_PRIVATE_KEY") == "" {
+		return cfg, usagef("JWT_PUBLIC_KEY is not set (PEM text or a file path; make keys with: handoff keys generate --out DIR)")
+	}
+	if cfg.keys, err = auth.LoadKeys(getenv("JWT_PUBLIC_KEY"), getenv("JWT_PRIVATE_KEY")); err != nil {
+		return cfg, usagef("%v", err)
+	}
+	if v := getenv("HANDOFF_ALLOW_UNTRACKED_TOKENS"); v != "" {
+		if cfg.allowUntracked, err = strconv.ParseBool(v); err != nil {
+			return cfg, usagef("HANDOFF_ALLOW_UNTRACKED_TOKENS must be true or false, not %q", v)
+		}
+	}
+	if v := getenv("HANDOFF_SHUTDOWN_TIMEOUT"); v != "" {
+		if cfg.shutdownTimeout, err = time.ParseDuration(v); err != nil || cfg.shutdownTimeout <= 0 {
+			return cfg, usagef("HANDOFF_SHUTDOWN_TIMEOUT must be a positive duration such as 30s, not %q", v)
+		}
+	}
+	return cfg, nil
+}
+
+func databaseURL(getenv env) (string, error) {
+	u := getenv("DATABASE_URL")
+	if u == "" {
+		return "", usagef("DATABASE_URL is not set (a PostgreSQL URL such as postgres://user:pass@localhost:5432/handoff)")
+	}
+	if _, err := pgxpool.ParseConfig(u); err != nil {
+		return "", usagef("DATABASE_URL is not a valid PostgreSQL connection string: %v", err)
+	}
+	return u, nil
+}
+
+// listenPort: PORT wins when set (as on hosting platforms), then
+// MCP_SERVER_PORT, then 8080.
+func listenPort(getenv env) (int, error) {
+	name, v := "PORT", getenv("PORT")
+	if v == "" || v == "$PORT" {
+		name, v = "MCP_SERVER_PORT", getenv("MCP_SERVER_PORT")
+	}
+	if v == "" {
+		return 8080, nil
+	}
+	p, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || p < 0 || p > 65535 {
+		return 0, usagef("%s must be a port number (0-65535), not %q", name, v)
+	}
+	return p, nil
+}
+
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	// The database may still be starting (a compose file, a fresh
+	// container): wait for it a little before giving up.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = pool.Ping(pctx)
+		cancel()
+		if err == nil {
+			return pool, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			pool.Close()
+			return nil, fmt.Errorf("cannot reach the database: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return usagef("serve takes no arguments; it is configured by the environment\n%s", usage)
+	}
+	cfg, err := loadServeConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	pool, err := openPool(ctx, cfg.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	migrator, err := db.NewMigrator(pool, log)
+	if err != nil {
+		return err
+	}
+	defer migrator.Close()
+	if _, err := migrator.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	store := db.NewStore(pool)
+	api := httpapi.New(httpapi.Config{
+		Store:    store,
+		Verifier: auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
+		Ready: func(ctx context.Context) error {
+			atHead, err := migrator.AtHead(ctx)
+			if err == nil && !atHead {
+				err = errors.New("database schema is behind the migrations")
+			}
+			return err
+		},
+		Log: log,
+	})
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.port))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	log.Info("handoff listening", "addr", ln.Addr().String(), "alg", cfg.keys.Alg)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// SIGTERM: stop accepting, let in-flight requests finish.
+	log.Info("shutting down", "timeout", cfg.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,157 @@
+// Package httpapi is handoff's REST interface: Omnara's agent routes under
+// /api/v1, health and metrics. Handlers decode, authorise, call one db.Store
+// operation and encode; they hold no business logic.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/db"
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Store    *db.Store
+	Verifier *auth.Verifier
+	// Ready reports whether the server can take traffic (database reachable,
+	// schema at head); nil: ping the store.
+	Ready func(context.Context) error
+	Log   *slog.Logger
+}
+
+// Server serves the REST API.
+type Server struct {
+	store    *db.Store
+	verifier *auth.Verifier
+	ready    func(context.Context) error
+	log      *slog.Logger
+	mux      *http.ServeMux
+}
+
+// New returns the REST API as an http.Handler.
+func New(cfg Config) *Server {
+	s := &Server{store: cfg.Store, verifier: cfg.Verifier, ready: cfg.Ready, log: cfg.Log, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.ready == nil {
+		s.ready = s.store.Ping
+	}
+	s.routes()
+	return s
+}
+
+// Handle adds another handler (the MCP endpoint) to the server's mux, inside
+// the same logging, metrics and recovery.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(r.Context(), "panic", "err", v, "stack", string(debug.Stack()))
+			if !rec.wrote {
+				writeProblem(rec, http.StatusInternalServerError, "Internal server error")
+			}
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		elapsed := time.Since(start)
+		httpRequests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		httpDuration.WithLabelValues(route).Observe(elapsed.Seconds())
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "route", route, "status", rec.status,
+			"duration_ms", float64(elapsed.Microseconds()) / 1000}
+		if rec.user != "" {
+			attrs = append(attrs, "user", rec.user)
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.Group("http", attrs...))
+	}()
+	s.mux.ServeHTTP(rec, r)
+}
+
+var (
+	httpRequests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "handoff_http_requests_total",
+		Help: "HTTP requests by route pattern and status code.",
+	}, []string{"route", "code"})
+	httpDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "handoff_http_request_duration_seconds",
+		Help:    "HTTP request latency by route pattern.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"route"})
+)
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+	user   string
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// authed wraps h so it runs only for a bearer token whose scope covers
+// required; the principal is in the request context.
+func (s *Server) authed(required auth.Scope, h func(http.ResponseWriter, *http.Request, auth.Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			var te *auth.TokenError
+			if errors.Is(err, auth.ErrNoToken) || errors.As(err, &te) {
+				w.Header().Set("WWW-Authenticate", `Bearer`)
+				writeProblem(w, http.StatusUnauthorized, err.Error())
+				return
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		if !p.Allows(required) {
+			writeProblem(w, http.StatusForbidden, "this route needs a token of scope "+string(required)+" or above")
+			return
+		}
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.user = p.UserID.String()
+		}
+		h(w, r.WithContext(auth.WithPrincipal(r.Context(), p)), p)
+	}
+}
+
+func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
+	raw, err := auth.BearerToken(r)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	return s.verifier.Verify(r.Context(), raw)
+}
+
+func metricsHandler() http.Handler { return promhttp.Handler() }
