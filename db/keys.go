@@ -33,7 +33,6 @@ func (s *Store) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 	return u, err
 }
 
-
 // CreateAPIKey records a key for the user; the caller signs the token whose
 // jti is the returned row's id.
 func (s *Store) CreateAPIKey(ctx context.Context, userID uuid.UUID, name string, scope KeyScope, expiresAt *time.Time) (APIKey, error) {
