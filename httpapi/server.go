@@ -58,7 +58,7 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, req: r}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -98,22 +98,43 @@ var (
 	}, []string{"route"})
 )
 
+// statusRecorder remembers the status for logs and metrics, and turns the
+// mux's own plain-text 404 and 405 answers into problem+json.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
-	user   string
+	req     *http.Request
+	status  int
+	wrote   bool
+	user    string
+	swallow bool // the body of a mux answer replaced by a problem
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
-	if !r.wrote {
-		r.status, r.wrote = code, true
+	if r.wrote {
+		return
+	}
+	r.status, r.wrote = code, true
+	if r.req.Pattern == "" && code >= 400 {
+		// No route matched: the mux's NotFound or MethodNotAllowed.
+		r.swallow = true
+		r.ResponseWriter.Header().Del("Content-Length")
+		detail := "no route for " + r.req.Method + " " + r.req.URL.Path
+		if code == http.StatusMethodNotAllowed {
+			detail = r.req.Method + " is not allowed on " + r.req.URL.Path + "; allowed: " + r.ResponseWriter.Header().Get("Allow")
+		}
+		writeProblem(r.ResponseWriter, code, detail)
+		return
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
-	r.wrote = true
+	if !r.wrote {
+		r.WriteHeader(http.StatusOK)
+	}
+	if r.swallow {
+		return len(b), nil
+	}
 	return r.ResponseWriter.Write(b)
 }
 
