@@ -23,7 +23,7 @@ func flags(name string, args []string, define func(*flag.FlagSet)) (*flag.FlagSe
 	fs.SetOutput(io.Discard)
 	define(fs)
 	if err := fs.Parse(args); err != nil {
-		return nil, usagef("%s: %v\n%s", name, err, usage)
+		return nil, usagef("%s: %v (see handoff help)", name, err)
 	}
 	return fs, nil
 }
@@ -45,7 +45,7 @@ func withStore(ctx context.Context, getenv env, fn func(*db.Store, *pgxpool.Pool
 
 func migrate(ctx context.Context, args []string, getenv env, stdout io.Writer) error {
 	if len(args) != 1 || (args[0] != "up" && args[0] != "down" && args[0] != "status") {
-		return usagef("migrate takes one of up, down, status\n%s", usage)
+		return usagef("migrate takes one of up, down, status")
 	}
 	return withStore(ctx, getenv, func(_ *db.Store, pool *pgxpool.Pool) error {
 		m, err := db.NewMigrator(pool, nil)

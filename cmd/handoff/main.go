@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 
 func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("a command is needed\n%s", usage)
+		return usagef("a command is needed (see handoff help)")
 	}
 	cmd, rest := args[0], args[1:]
 	sub := ""
@@ -99,7 +99,7 @@ func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		fmt.Fprintln(stdout, usage)
 		return nil
 	}
-	return usagef("unknown command %q\n%s", joinArgs(args), usage)
+	return usagef("unknown command %q (see handoff help)", joinArgs(args))
 }
 
 func joinArgs(args []string) string {

@@ -115,7 +115,7 @@ func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) err
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return usagef("serve takes no arguments; it is configured by the environment\n%s", usage)
+		return usagef("serve takes no arguments; it is configured by the environment (see handoff help)")
 	}
 	cfg, err := loadServeConfig(getenv)
 	if err != nil {
