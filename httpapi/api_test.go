@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // api is a real server (real store, real auth) on a fresh database, with a
 // user and an agent key.
 type api struct {
-	t     *testing.T
+	t     testing.TB
 	ts    *httptest.Server
 	pool  *pgxpool.Pool
 	store *db.Store
@@ -37,6 +37,12 @@ type api struct {
 
 func newAPI(t *testing.T) *api {
 	t.Parallel()
+	return newBenchAPI(t)
+}
+
+// newBenchAPI is newAPI for any testing.TB (benchmarks do not run in
+// parallel).
+func newBenchAPI(t testing.TB) *api {
 	pool := dbtest.Pool(t)
 	store := db.NewStore(pool)
 	priv, pub, err := auth.GenerateKeyPEM("eddsa")
@@ -73,7 +79,7 @@ type response struct {
 }
 
 // json decodes the body into a generic value.
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
