@@ -66,3 +66,15 @@ func idempotent[T any](ctx context.Context, q *Queries, userID uuid.UUID, operat
 	})
 	return res, false, err
 }
+
+// withIdempotentTx runs fn in one transaction, once per idempotency key (see
+// idempotent), and reports whether the result is a replay.
+func withIdempotentTx[T any](ctx context.Context, s *Store, userID uuid.UUID, operation, key string,
+	request any, fn func(q *Queries) (T, error)) (res T, replayed bool, err error) {
+	res, err = withTx(ctx, s, func(q *Queries) (T, error) {
+		var r T
+		r, replayed, err = idempotent(ctx, q, userID, operation, key, request, func() (T, error) { return fn(q) })
+		return r, err
+	})
+	return res, replayed, err
+}

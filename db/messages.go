@@ -57,14 +57,11 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 	if err := validateMetadata(p.Metadata); err != nil {
 		return SendAgentMessageResult{}, err
 	}
-	res, err := withTx(ctx, s, func(q *Queries) (SendAgentMessageResult, error) {
-		res, replayed, err := idempotent(ctx, q, p.UserID, "send_agent_message", p.IdempotencyKey, p,
-			func() (SendAgentMessageResult, error) { return sendAgentMessage(ctx, q, p) })
-		res.Replayed = replayed
-		return res, err
-	})
+	res, replayed, err := withIdempotentTx(ctx, s, p.UserID, "send_agent_message", p.IdempotencyKey, p,
+		func(q *Queries) (SendAgentMessageResult, error) { return sendAgentMessage(ctx, q, p) })
+	res.Replayed = replayed
 	if err == nil {
-		observeMessage(SenderTypeAGENT, res.Replayed, p.RequiresUserInput)
+		observeMessage(SenderTypeAGENT, replayed, p.RequiresUserInput)
 	}
 	return res, err
 }
@@ -129,15 +126,12 @@ func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams
 	if err := validateContent(p.Content); err != nil {
 		return CreateUserMessageResult{}, err
 	}
-	res, err := withTx(ctx, s, func(q *Queries) (CreateUserMessageResult, error) {
-		res, replayed, err := idempotent(ctx, q, p.UserID, "create_user_message", p.IdempotencyKey, p,
-			func() (CreateUserMessageResult, error) { return createUserMessage(ctx, q, p) })
-		res.Replayed = replayed
-		return res, err
-	})
+	res, replayed, err := withIdempotentTx(ctx, s, p.UserID, "create_user_message", p.IdempotencyKey, p,
+		func(q *Queries) (CreateUserMessageResult, error) { return createUserMessage(ctx, q, p) })
+	res.Replayed = replayed
 	if err == nil {
-		observeMessage(SenderTypeUSER, res.Replayed, false)
-		if res.Answered && !res.Replayed {
+		observeMessage(SenderTypeUSER, replayed, false)
+		if res.Answered && !replayed {
 			questionsTotal.WithLabelValues("answered").Inc()
 		}
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -11,6 +12,9 @@ import (
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
 )
+
+// Omnara's agent routes (contract §2): for each, the request parser, the
+// store operation and the response renderer that endpoint joins.
 
 // messageResponse is Omnara's MessageResponse: exactly these five keys
 // (Omnara's SDK builds a dataclass from them, so an extra key breaks it).
@@ -51,21 +55,43 @@ func idempotencyKey(r *http.Request) (string, error) {
 	return key, nil
 }
 
-// fail writes a request error or a store error.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if re, ok := err.(*requestError); ok {
-		writeProblem(w, re.status, re.detail)
-		return
-	}
-	s.writeError(w, r, err)
+// messageBody is what both message routes take: an instance, the content,
+// and an optional Idempotency-Key header.
+type messageBody struct {
+	AgentInstanceID *string `json:"agent_instance_id"`
+	Content         *string `json:"content"`
 }
 
-// POST /api/v1/messages/agent (contract §2.1).
-func (s *Server) sendAgentMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+type messageFields struct {
+	id      uuid.UUID
+	content string
+	key     string
+}
+
+// decode reads the body into req (the struct that embeds m) and checks
+// the shared fields.
+func (m *messageBody) decode(r *http.Request, w http.ResponseWriter, req any) (messageFields, error) {
+	var f messageFields
+	if err := decodeJSON(w, r, req, false); err != nil {
+		return f, err
+	}
+	var err error
+	if f.id, err = requiredUUID(m.AgentInstanceID, "agent_instance_id"); err != nil {
+		return f, err
+	}
+	if f.content, err = required(m.Content, "content"); err != nil {
+		return f, err
+	}
+	f.key, err = idempotencyKey(r)
+	return f, err
+}
+
+// POST /api/v1/messages/agent (contract §2.1). send_email, send_sms and
+// send_push are accepted; notifications come with webhooks.
+func parseSendAgentMessage(r *http.Request, w http.ResponseWriter, p auth.Principal) (db.SendAgentMessageParams, error) {
 	var req struct {
-		AgentInstanceID   *string         `json:"agent_instance_id"`
+		messageBody
 		AgentType         *string         `json:"agent_type"`
-		Content           *string         `json:"content"`
 		RequiresUserInput *bool           `json:"requires_user_input"`
 		SendEmail         *bool           `json:"send_email"`
 		SendSMS           *bool           `json:"send_sms"`
@@ -73,245 +99,207 @@ func (s *Server) sendAgentMessage(w http.ResponseWriter, r *http.Request, p auth
 		GitDiff           *string         `json:"git_diff"`
 		MessageMetadata   json.RawMessage `json:"message_metadata"`
 	}
-	params, err := func() (db.SendAgentMessageParams, error) {
-		if err := decodeJSON(w, r, &req, false); err != nil {
-			return db.SendAgentMessageParams{}, err
-		}
-		id, err := requiredUUID(req.AgentInstanceID, "agent_instance_id")
-		if err != nil {
-			return db.SendAgentMessageParams{}, err
-		}
-		content, err := required(req.Content, "content")
-		if err != nil {
-			return db.SendAgentMessageParams{}, err
-		}
-		key, err := idempotencyKey(r)
-		return db.SendAgentMessageParams{
-			UserID: p.UserID, InstanceID: id, AgentType: valueOr(req.AgentType, ""), Content: content,
-			RequiresUserInput: valueOr(req.RequiresUserInput, false), GitDiff: req.GitDiff,
-			Metadata: req.MessageMetadata, IdempotencyKey: key,
-		}, err
-	}()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.store.SendAgentMessage(r.Context(), params)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	m, err := req.decode(r, w, &req)
+	return db.SendAgentMessageParams{
+		UserID: p.UserID, InstanceID: m.id, AgentType: valueOr(req.AgentType, ""), Content: m.content,
+		RequiresUserInput: valueOr(req.RequiresUserInput, false), GitDiff: req.GitDiff,
+		Metadata: req.MessageMetadata, IdempotencyKey: m.key,
+	}, err
+}
+
+func renderSendAgentMessage(res db.SendAgentMessageResult) (int, any) {
+	return http.StatusOK, map[string]any{
 		"success":              true,
 		"agent_instance_id":    res.InstanceID.String(),
 		"message_id":           res.MessageID.String(),
 		"queued_user_messages": messagesResponse(res.Queued),
-	})
+	}
 }
 
 // POST /api/v1/messages/user (contract §2.2).
-func (s *Server) createUserMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+func parseCreateUserMessage(r *http.Request, w http.ResponseWriter, p auth.Principal) (db.CreateUserMessageParams, error) {
 	var req struct {
-		AgentInstanceID *string `json:"agent_instance_id"`
-		Content         *string `json:"content"`
-		MarkAsRead      *bool   `json:"mark_as_read"`
+		messageBody
+		MarkAsRead *bool `json:"mark_as_read"`
 	}
-	params, err := func() (db.CreateUserMessageParams, error) {
-		if err := decodeJSON(w, r, &req, false); err != nil {
-			return db.CreateUserMessageParams{}, err
-		}
-		id, err := requiredUUID(req.AgentInstanceID, "agent_instance_id")
-		if err != nil {
-			return db.CreateUserMessageParams{}, err
-		}
-		content, err := required(req.Content, "content")
-		if err != nil {
-			return db.CreateUserMessageParams{}, err
-		}
-		key, err := idempotencyKey(r)
-		return db.CreateUserMessageParams{
-			UserID: p.UserID, InstanceID: id, Content: content,
-			MarkAsRead: valueOr(req.MarkAsRead, true), IdempotencyKey: key,
-		}, err
-	}()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.store.CreateUserMessage(r.Context(), params)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	m, err := req.decode(r, w, &req)
+	return db.CreateUserMessageParams{
+		UserID: p.UserID, InstanceID: m.id, Content: m.content,
+		MarkAsRead: valueOr(req.MarkAsRead, true), IdempotencyKey: m.key,
+	}, err
+}
+
+func renderCreateUserMessage(res db.CreateUserMessageResult) (int, any) {
+	return http.StatusOK, map[string]any{
 		"success":        true,
 		"message_id":     res.MessageID.String(),
 		"marked_as_read": res.MarkedAsRead,
-	})
+	}
+}
+
+// instanceRef names one of the principal's instances (or messages).
+type instanceRef struct {
+	userID, id uuid.UUID
 }
 
 // GET /api/v1/messages/pending (contract §2.3). An empty or absent
 // last_read_message_id means "none": read without consuming.
-func (s *Server) pendingMessages(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+type pendingQuery struct {
+	instanceRef
+	lastRead *uuid.UUID
+}
+
+func parsePending(r *http.Request, _ http.ResponseWriter, p auth.Principal) (pendingQuery, error) {
 	q := r.URL.Query()
 	if !q.Has("agent_instance_id") {
-		s.fail(w, r, badRequest(http.StatusUnprocessableEntity, "agent_instance_id is required"))
-		return
+		return pendingQuery{}, badRequest(http.StatusUnprocessableEntity, "agent_instance_id is required")
 	}
 	id, err := parseUUID(q.Get("agent_instance_id"), "agent_instance_id")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return pendingQuery{}, err
 	}
-	var lastRead *uuid.UUID
+	pq := pendingQuery{instanceRef: instanceRef{p.UserID, id}}
 	if raw := q.Get("last_read_message_id"); raw != "" {
 		lr, err := parseUUID(raw, "last_read_message_id")
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return pendingQuery{}, err
 		}
-		lastRead = &lr
+		pq.lastRead = &lr
 	}
-	res, err := s.store.PendingMessages(r.Context(), p.UserID, id, lastRead)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	return pq, nil
+}
+
+func (s *Server) pendingMessages(ctx context.Context, q pendingQuery) (db.PendingResult, error) {
+	return s.store.PendingMessages(ctx, q.userID, q.id, q.lastRead)
+}
+
+func renderPending(res db.PendingResult) (int, any) {
+	return http.StatusOK, map[string]any{
 		"agent_instance_id": res.InstanceID.String(),
 		"messages":          messagesResponse(res.Messages),
 		"status":            res.Status,
-	})
+	}
+}
+
+// pathRef takes the principal's id from a path wildcard.
+func pathRef(name string) func(*http.Request, http.ResponseWriter, auth.Principal) (instanceRef, error) {
+	return func(r *http.Request, _ http.ResponseWriter, p auth.Principal) (instanceRef, error) {
+		id, err := parseUUID(r.PathValue(name), name)
+		return instanceRef{p.UserID, id}, err
+	}
+}
+
+// bodyRef takes the principal's instance id from {"agent_instance_id"}.
+func bodyRef(r *http.Request, w http.ResponseWriter, p auth.Principal) (instanceRef, error) {
+	var req struct {
+		AgentInstanceID *string `json:"agent_instance_id"`
+	}
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return instanceRef{}, err
+	}
+	id, err := requiredUUID(req.AgentInstanceID, "agent_instance_id")
+	return instanceRef{p.UserID, id}, err
 }
 
 // PATCH /api/v1/messages/{message_id}/request-input (contract §2.4).
-func (s *Server) requestInput(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	id, err := parseUUID(r.PathValue("message_id"), "message_id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.store.RequestInput(r.Context(), p.UserID, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
+func (s *Server) requestInput(ctx context.Context, ref instanceRef) (db.RequestInputResult, error) {
+	return s.store.RequestInput(ctx, ref.userID, ref.id)
+}
+
+func renderRequestInput(res db.RequestInputResult) (int, any) {
+	return http.StatusOK, map[string]any{
 		"success":           true,
 		"message_id":        res.MessageID.String(),
 		"agent_instance_id": res.InstanceID.String(),
 		"messages":          messagesResponse(res.Messages),
 		"status":            res.Status,
-	})
+	}
 }
 
 // POST /api/v1/sessions/end (contract §2.5).
-func (s *Server) endSession(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	var req struct {
-		AgentInstanceID *string `json:"agent_instance_id"`
-	}
-	id, err := func() (uuid.UUID, error) {
-		if err := decodeJSON(w, r, &req, false); err != nil {
-			return uuid.Nil, err
-		}
-		return requiredUUID(req.AgentInstanceID, "agent_instance_id")
-	}()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.store.EndSession(r.Context(), p.UserID, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
+func (s *Server) endSession(ctx context.Context, ref instanceRef) (db.EndSessionResult, error) {
+	return s.store.EndSession(ctx, ref.userID, ref.id)
+}
+
+func renderEndSession(res db.EndSessionResult) (int, any) {
+	return http.StatusOK, map[string]any{
 		"success":           true,
 		"agent_instance_id": res.InstanceID.String(),
 		"final_status":      string(res.FinalStatus),
-	})
+	}
 }
 
 // POST /api/v1/agent-instances (contract §2.6): 201, or 409 when the id is
 // taken.
-func (s *Server) registerInstance(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+func parseRegisterInstance(r *http.Request, w http.ResponseWriter, p auth.Principal) (db.RegisterInstanceParams, error) {
 	var req struct {
 		AgentType       *string `json:"agent_type"`
 		AgentInstanceID *string `json:"agent_instance_id"`
 		Name            *string `json:"name"`
 		Transport       *string `json:"transport"`
 	}
-	params, err := func() (db.RegisterInstanceParams, error) {
-		if err := decodeJSON(w, r, &req, false); err != nil {
-			return db.RegisterInstanceParams{}, err
-		}
-		agentType, err := required(req.AgentType, "agent_type")
-		if err != nil {
-			return db.RegisterInstanceParams{}, err
-		}
-		params := db.RegisterInstanceParams{UserID: p.UserID, AgentType: agentType, Name: req.Name, Transport: req.Transport}
-		if req.AgentInstanceID != nil && *req.AgentInstanceID != "" {
-			id, err := uuid.Parse(*req.AgentInstanceID)
-			if err != nil || len(*req.AgentInstanceID) != 36 {
-				return params, badRequest(http.StatusBadRequest, "Invalid agent_instance_id")
-			}
-			params.InstanceID = &id
-		}
-		return params, nil
-	}()
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return db.RegisterInstanceParams{}, err
 	}
-	inst, err := s.store.RegisterInstance(r.Context(), params)
+	agentType, err := required(req.AgentType, "agent_type")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return db.RegisterInstanceParams{}, err
 	}
+	params := db.RegisterInstanceParams{UserID: p.UserID, AgentType: agentType, Name: req.Name, Transport: req.Transport}
+	if raw := valueOr(req.AgentInstanceID, ""); raw != "" {
+		id, err := uuid.Parse(raw)
+		if err != nil || len(raw) != 36 {
+			return params, badRequest(http.StatusBadRequest, "Invalid agent_instance_id")
+		}
+		params.InstanceID = &id
+	}
+	return params, nil
+}
+
+func renderRegisterInstance(inst db.InstanceInfo) (int, any) {
 	var metadata any
 	if len(inst.InstanceMetadata) > 0 {
 		metadata = json.RawMessage(inst.InstanceMetadata)
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{
+	return http.StatusCreated, map[string]any{
 		"agent_instance_id": inst.ID.String(),
 		"agent_type_id":     inst.UserAgentID.String(),
 		"agent_type_name":   inst.AgentTypeName,
 		"status":            string(inst.Status),
 		"name":              inst.Name,
 		"instance_metadata": metadata,
-	})
+	}
 }
 
 // POST /api/v1/agents/instances/{agent_instance_id}/heartbeat (contract §2.6).
-func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	id, err := parseUUID(r.PathValue("agent_instance_id"), "agent_instance_id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
+type heartbeatResult struct {
+	id uuid.UUID
+	at time.Time
+}
+
+func (s *Server) heartbeat(ctx context.Context, ref instanceRef) (heartbeatResult, error) {
+	at, err := s.store.Heartbeat(ctx, ref.userID, ref.id)
+	return heartbeatResult{ref.id, at}, err
+}
+
+func renderHeartbeat(res heartbeatResult) (int, any) {
+	return http.StatusOK, map[string]any{
+		"agent_instance_id": res.id.String(),
+		"last_heartbeat_at": omnaraTime(res.at) + "Z",
 	}
-	at, err := s.store.Heartbeat(r.Context(), p.UserID, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"agent_instance_id": id.String(),
-		"last_heartbeat_at": omnaraTime(at) + "Z",
-	})
 }
 
 // GET /api/v1/auth/verify (contract §2.6).
-func (s *Server) verifyAuth(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	u, err := s.store.GetUser(r.Context(), p.UserID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
+func principalUser(_ *http.Request, _ http.ResponseWriter, p auth.Principal) (uuid.UUID, error) {
+	return p.UserID, nil
+}
+
+func renderVerify(u db.User) (int, any) {
+	return http.StatusOK, map[string]any{
 		"success":      true,
 		"user_id":      u.ID.String(),
 		"email":        u.Email,
 		"display_name": u.DisplayName,
 		"message":      "Authentication successful",
-	})
+	}
 }

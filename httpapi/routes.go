@@ -4,18 +4,27 @@ import (
 	"github.com/handoffhq/handoff/auth"
 )
 
-// routes is the route table: every REST route and the store operation it
-// calls is one hop from here.
+// routes is the route table: each API route names its request parser, the
+// store operation it runs, and its renderer.
 func (s *Server) routes() {
-	// Omnara's agent API (contract §2); every route takes an agent key.
-	s.mux.HandleFunc("POST /api/v1/messages/agent", s.authed(auth.ScopeAgent, s.sendAgentMessage))
-	s.mux.HandleFunc("POST /api/v1/messages/user", s.authed(auth.ScopeAgent, s.createUserMessage))
-	s.mux.HandleFunc("GET /api/v1/messages/pending", s.authed(auth.ScopeAgent, s.pendingMessages))
-	s.mux.HandleFunc("PATCH /api/v1/messages/{message_id}/request-input", s.authed(auth.ScopeAgent, s.requestInput))
-	s.mux.HandleFunc("POST /api/v1/sessions/end", s.authed(auth.ScopeAgent, s.endSession))
-	s.mux.HandleFunc("POST /api/v1/agent-instances", s.authed(auth.ScopeAgent, s.registerInstance))
-	s.mux.HandleFunc("POST /api/v1/agents/instances/{agent_instance_id}/heartbeat", s.authed(auth.ScopeAgent, s.heartbeat))
-	s.mux.HandleFunc("GET /api/v1/auth/verify", s.authed(auth.ScopeAgent, s.verifyAuth))
+	agent := auth.ScopeAgent // every Omnara route takes an agent key, as Omnara's do
+
+	s.mux.HandleFunc("POST /api/v1/messages/agent",
+		endpoint(s, agent, parseSendAgentMessage, s.store.SendAgentMessage, renderSendAgentMessage))
+	s.mux.HandleFunc("POST /api/v1/messages/user",
+		endpoint(s, agent, parseCreateUserMessage, s.store.CreateUserMessage, renderCreateUserMessage))
+	s.mux.HandleFunc("GET /api/v1/messages/pending",
+		endpoint(s, agent, parsePending, s.pendingMessages, renderPending))
+	s.mux.HandleFunc("PATCH /api/v1/messages/{message_id}/request-input",
+		endpoint(s, agent, pathRef("message_id"), s.requestInput, renderRequestInput))
+	s.mux.HandleFunc("POST /api/v1/sessions/end",
+		endpoint(s, agent, bodyRef, s.endSession, renderEndSession))
+	s.mux.HandleFunc("POST /api/v1/agent-instances",
+		endpoint(s, agent, parseRegisterInstance, s.store.RegisterInstance, renderRegisterInstance))
+	s.mux.HandleFunc("POST /api/v1/agents/instances/{agent_instance_id}/heartbeat",
+		endpoint(s, agent, pathRef("agent_instance_id"), s.heartbeat, renderHeartbeat))
+	s.mux.HandleFunc("GET /api/v1/auth/verify",
+		endpoint(s, agent, principalUser, s.store.GetUser, renderVerify))
 
 	// Operations.
 	s.mux.HandleFunc("GET /{$}", s.root)
