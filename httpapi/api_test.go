@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -53,7 +54,10 @@ func newBenchAPI(t testing.TB) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httpapi.New(httpapi.Config{Store: store, Verifier: auth.NewVerifier(keys, store, auth.VerifierOptions{})})
+	srv := httpapi.New(httpapi.Config{
+		Store: store, Verifier: auth.NewVerifier(keys, store, auth.VerifierOptions{}),
+		Log: slog.New(slog.DiscardHandler),
+	})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	a := &api{t: t, ts: ts, pool: pool, store: store, keys: keys}
