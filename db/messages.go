@@ -33,6 +33,8 @@ type SendAgentMessageParams struct {
 	GitDiff           *string         `json:"git_diff"`
 	Metadata          json.RawMessage `json:"message_metadata"`
 	IdempotencyKey    string          `json:"-"`
+	// CountSteps asks for StepNumber (the MCP log_step result).
+	CountSteps bool `json:"-"`
 }
 
 // SendAgentMessageResult is what a sent agent message returns: its ids and
@@ -41,6 +43,9 @@ type SendAgentMessageResult struct {
 	InstanceID uuid.UUID `json:"agent_instance_id"`
 	MessageID  uuid.UUID `json:"message_id"`
 	Queued     []Message `json:"queued"`
+	// StepNumber, with CountSteps: the instance's agent messages that are
+	// not questions, this one included.
+	StepNumber int64 `json:"step_number,omitempty"`
 	// Replayed is set when an idempotent retry returned the stored result.
 	Replayed bool `json:"-"`
 }
@@ -94,7 +99,13 @@ func sendAgentMessage(ctx context.Context, q *Queries, p SendAgentMessageParams)
 	if err != nil {
 		return SendAgentMessageResult{}, fmt.Errorf("update instance: %w", err)
 	}
-	return SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued}, nil
+	res := SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued}
+	if p.CountSteps {
+		if res.StepNumber, err = q.CountSteps(ctx, CountStepsParams{AgentInstanceID: inst.ID, UserID: p.UserID}); err != nil {
+			return SendAgentMessageResult{}, fmt.Errorf("count steps: %w", err)
+		}
+	}
+	return res, nil
 }
 
 // CreateUserMessageParams is a person's message to an agent instance.

@@ -11,20 +11,55 @@ import (
 	"github.com/google/uuid"
 )
 
-const countInstanceMessages = `-- name: CountInstanceMessages :one
-SELECT count(*) FROM messages WHERE agent_instance_id = $1 AND user_id = $2
+const countSteps = `-- name: CountSteps :one
+SELECT count(*) FROM messages
+WHERE agent_instance_id = $1 AND user_id = $2
+    AND sender_type = 'AGENT' AND NOT requires_user_input
 `
 
-type CountInstanceMessagesParams struct {
+type CountStepsParams struct {
 	AgentInstanceID uuid.UUID `json:"agent_instance_id"`
 	UserID          uuid.UUID `json:"user_id"`
 }
 
-func (q *Queries) CountInstanceMessages(ctx context.Context, arg CountInstanceMessagesParams) (int64, error) {
-	row := q.db.QueryRow(ctx, countInstanceMessages, arg.AgentInstanceID, arg.UserID)
+// Omnara's step_number: the instance's agent messages that are not questions.
+func (q *Queries) CountSteps(ctx context.Context, arg CountStepsParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countSteps, arg.AgentInstanceID, arg.UserID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const firstUserMessageAfter = `-- name: FirstUserMessageAfter :one
+SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at FROM messages
+WHERE agent_instance_id = $1 AND user_id = $2
+    AND sender_type = 'USER' AND seq > $3
+ORDER BY seq
+LIMIT 1
+`
+
+type FirstUserMessageAfterParams struct {
+	AgentInstanceID uuid.UUID `json:"agent_instance_id"`
+	UserID          uuid.UUID `json:"user_id"`
+	AfterSeq        int64     `json:"after_seq"`
+}
+
+// The answer to a question: the first USER message after it.
+func (q *Queries) FirstUserMessageAfter(ctx context.Context, arg FirstUserMessageAfterParams) (Message, error) {
+	row := q.db.QueryRow(ctx, firstUserMessageAfter, arg.AgentInstanceID, arg.UserID, arg.AfterSeq)
+	var i Message
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.UserID,
+		&i.AgentInstanceID,
+		&i.SenderType,
+		&i.Content,
+		&i.RequiresUserInput,
+		&i.MessageMetadata,
+		&i.CreatedAt,
+	)
+	return i, err
 }
 
 const getAgentMessage = `-- name: GetAgentMessage :one

@@ -422,3 +422,28 @@ func TestMessageMetadataMustBeAnObject(t *testing.T) {
 		t.Fatalf("metadata stored as %s", meta)
 	}
 }
+
+// Omnara's step_number counts the instance's agent messages that are not
+// questions, the new one included.
+func TestStepNumber(t *testing.T) {
+	e := newEnv(t)
+	inst := uuid.New()
+	step := func() int64 {
+		t.Helper()
+		res, err := e.s.SendAgentMessage(e.ctx, db.SendAgentMessageParams{
+			UserID: e.user, InstanceID: inst, AgentType: "x", Content: "step", CountSteps: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StepNumber
+	}
+	if n := step(); n != 1 {
+		t.Fatalf("first step %d", n)
+	}
+	e.agent(inst, "a question", true)
+	e.person(inst, "an answer", false)
+	if n := step(); n != 2 {
+		t.Fatalf("second step %d, want 2 (questions do not count)", n)
+	}
+}

@@ -122,3 +122,5 @@ func wantCode(t *testing.T, err error, code db.Code, msg string) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func contextWithCancel(e *env) (context.Context, context.CancelFunc) { return context.WithCancel(e.ctx) }

@@ -1,0 +1,106 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Outcomes of waiting for an answer.
+const (
+	// AnswerAnswered: the person answered; Answer holds it.
+	AnswerAnswered = "answered"
+	// AnswerPending: no answer yet (the wait ended first). The question
+	// stands; a later wait or the agent's next message gets the answer.
+	AnswerPending = "pending"
+	// AnswerSessionEnded: the session ended unanswered.
+	AnswerSessionEnded = "session_ended"
+)
+
+// AnswerResult is the state of a question.
+type AnswerResult struct {
+	Status     string
+	QuestionID uuid.UUID
+	InstanceID uuid.UUID
+	// Answer is the first USER message after the question.
+	Answer *Message
+}
+
+// CheckAnswer looks once for the answer to a question (an agent message
+// that requires input): the first USER message after it. When the agent's
+// read cursor is still at the question, the cursor moves to the answer, so
+// the agent's next message does not hand it over again; later messages
+// stay queued.
+func (s *Store) CheckAnswer(ctx context.Context, userID, questionID uuid.UUID) (AnswerResult, error) {
+	return withTx(ctx, s, func(q *Queries) (AnswerResult, error) {
+		question, err := q.GetAgentMessage(ctx, GetAgentMessageParams{ID: questionID, UserID: userID})
+		if isNoRows(err) {
+			return AnswerResult{}, Errorf(ENotFound, "Question not found")
+		} else if err != nil {
+			return AnswerResult{}, fmt.Errorf("get question: %w", err)
+		}
+		if !question.RequiresUserInput {
+			return AnswerResult{}, Errorf(EInvalid, "message %s is not a question", questionID)
+		}
+		res := AnswerResult{Status: AnswerPending, QuestionID: questionID, InstanceID: question.AgentInstanceID}
+		ans, err := q.FirstUserMessageAfter(ctx, FirstUserMessageAfterParams{
+			AgentInstanceID: question.AgentInstanceID, UserID: userID, AfterSeq: question.Seq,
+		})
+		if err != nil && !isNoRows(err) {
+			return AnswerResult{}, fmt.Errorf("find answer: %w", err)
+		}
+		if err == nil {
+			res.Status, res.Answer = AnswerAnswered, &ans
+			inst, err := lockUserInstance(ctx, q, userID, question.AgentInstanceID)
+			if err != nil {
+				return AnswerResult{}, err
+			}
+			if inst.LastReadMessageID != nil && *inst.LastReadMessageID == questionID {
+				if err := q.SetReadCursor(ctx, SetReadCursorParams{
+					MessageID: ans.ID, MessageSeq: ans.Seq, ID: inst.ID, UserID: userID,
+				}); err != nil {
+					return AnswerResult{}, fmt.Errorf("move read cursor: %w", err)
+				}
+			}
+			return res, nil
+		}
+		inst, err := q.GetInstance(ctx, GetInstanceParams{ID: question.AgentInstanceID, UserID: userID})
+		if err != nil {
+			return AnswerResult{}, fmt.Errorf("get instance: %w", err)
+		}
+		if inst.Status == AgentStatusCOMPLETED {
+			res.Status = AnswerSessionEnded
+		}
+		return res, nil
+	})
+}
+
+// WaitPollInterval is how often WaitForAnswer looks again. It is the
+// stand-in for push-based waking (one LISTEN connection per process), which
+// replaces the polling inside WaitForAnswer and nowhere else.
+var WaitPollInterval = 200 * time.Millisecond
+
+// WaitForAnswer waits until the question is answered, its session ends,
+// deadline passes or ctx ends, and returns the question's state then. It
+// holds no database connection between looks.
+func (s *Store) WaitForAnswer(ctx context.Context, userID, questionID uuid.UUID, deadline time.Time) (AnswerResult, error) {
+	for {
+		res, err := s.CheckAnswer(ctx, userID, questionID)
+		if err != nil || res.Status != AnswerPending {
+			return res, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return res, nil
+		}
+		t := time.NewTimer(min(left, WaitPollInterval))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res, nil
+		case <-t.C:
+		}
+	}
+}
