@@ -123,4 +123,6 @@ func wantCode(t *testing.T, err error, code db.Code, msg string) {
 
 func ptr[T any](v T) *T { return &v }
 
-func contextWithCancel(e *env) (context.Context, context.CancelFunc) { return context.WithCancel(e.ctx) }
+func contextWithCancel(e *env) (context.Context, context.CancelFunc) {
+	return context.WithCancel(e.ctx)
+}
