@@ -52,9 +52,14 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Handle adds another handler (the MCP endpoint) to the server's mux, inside
-// the same logging, metrics and recovery.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Mount serves h at pattern (the MCP endpoints) behind the same bearer
+// authentication as the API (scope at least required; the Principal is in
+// the request context), logging, metrics and recovery.
+func (s *Server) Mount(pattern string, required auth.Scope, h http.Handler) {
+	s.mux.Handle(pattern, s.authed(required, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+		h.ServeHTTP(w, r)
+	}))
+}
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()

@@ -1,7 +1,7 @@
 // Command handoff is the human-in-the-loop server for AI agents, and the
 // operator's tools around it.
 //
-//	handoff serve
+//	handoff serve [--mcp-stateless]
 //	handoff migrate up|down|status
 //	handoff keys generate --out DIR [--alg eddsa|rs256]
 //	handoff user create --email E [--name N]
@@ -11,7 +11,8 @@
 //
 // Configuration comes from the environment: DATABASE_URL, MCP_SERVER_PORT
 // (default 8080; PORT wins), JWT_PUBLIC_KEY, JWT_PRIVATE_KEY (PEM text or a
-// file path). A bad or missing setting is one line on stderr and exit code 2.
+// file path), and handoff's own HANDOFF_* settings (see README). A bad or
+// missing setting is one line on stderr and exit code 2.
 package main
 
 import (
@@ -39,7 +40,7 @@ func (e *usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
 const usage = `usage:
-  handoff serve
+  handoff serve [--mcp-stateless]
   handoff migrate up|down|status
   handoff keys generate --out DIR [--alg eddsa|rs256]
   handoff user create --email E [--name N]

@@ -18,6 +18,7 @@ import (
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/httpapi"
+	"github.com/handoffhq/handoff/mcpapi"
 )
 
 // serveConfig is serve's configuration, read from the environment.
@@ -27,6 +28,8 @@ type serveConfig struct {
 	keys            *auth.Keys
 	allowUntracked  bool
 	shutdownTimeout time.Duration
+	mcpStateless    bool
+	mcpWait         time.Duration
 }
 
 func loadServeConfig(getenv env) (serveConfig, error) {
@@ -49,12 +52,31 @@ func loadServeConfig(getenv env) (serveConfig, error) {
 			return cfg, usagef("HANDOFF_ALLOW_UNTRACKED_TOKENS must be true or false, not %q", v)
 		}
 	}
+	if v := getenv("HANDOFF_MCP_STATELESS"); v != "" {
+		if cfg.mcpStateless, err = strconv.ParseBool(v); err != nil {
+			return cfg, usagef("HANDOFF_MCP_STATELESS must be 1 or 0 (true or false), not %q", v)
+		}
+	}
+	cfg.mcpWait = mcpapi.DefaultWait
+	if v := getenv("HANDOFF_MCP_WAIT"); v != "" {
+		if cfg.mcpWait, err = parseSeconds(v); err != nil || cfg.mcpWait <= 0 {
+			return cfg, usagef("HANDOFF_MCP_WAIT must be a positive duration such as 50s (or a number of seconds), not %q", v)
+		}
+	}
 	if v := getenv("HANDOFF_SHUTDOWN_TIMEOUT"); v != "" {
 		if cfg.shutdownTimeout, err = time.ParseDuration(v); err != nil || cfg.shutdownTimeout <= 0 {
 			return cfg, usagef("HANDOFF_SHUTDOWN_TIMEOUT must be a positive duration such as 30s, not %q", v)
 		}
 	}
 	return cfg, nil
+}
+
+// parseSeconds reads a Go duration ("50s") or a bare number of seconds.
+func parseSeconds(v string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	return time.ParseDuration(v)
 }
 
 func databaseURL(getenv env) (string, error) {
@@ -114,13 +136,15 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	stateless := fs.Bool("mcp-stateless", false, "serve MCP without sessions (as HANDOFF_MCP_STATELESS=1)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return usagef("serve takes no arguments; it is configured by the environment (see handoff help)")
+		return usagef("serve takes only --mcp-stateless; it is configured by the environment (see handoff help)")
 	}
 	cfg, err := loadServeConfig(getenv)
 	if err != nil {
 		return err
 	}
+	cfg.mcpStateless = cfg.mcpStateless || *stateless
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	pool, err := openPool(ctx, cfg.databaseURL)
 	if err != nil {
@@ -148,6 +172,10 @@ func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) err
 		},
 		Log: log,
 	})
+	mcp := mcpapi.New(mcpapi.Config{Store: store, Wait: cfg.mcpWait, Stateless: cfg.mcpStateless, Log: log})
+	for pattern, h := range mcp.Routes() {
+		api.Mount(pattern, auth.ScopeAgent, h)
+	}
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.port))
 	if err != nil {
 		return err
@@ -158,7 +186,8 @@ func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) err
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	log.Info("handoff listening", "addr", ln.Addr().String(), "alg", cfg.keys.Alg)
+	log.Info("handoff listening", "addr", ln.Addr().String(), "alg", cfg.keys.Alg,
+		"mcp_stateless", cfg.mcpStateless, "mcp_wait", cfg.mcpWait.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
