@@ -99,3 +99,33 @@ func TestStatelessHasNoSessions(t *testing.T) {
 	}
 	call(t, cs, "log_step", map[string]any{"step_description": "works"})
 }
+
+// A stateful session belongs to its user: another user's token with its
+// session id is refused.
+func TestStreamableSessionIsItsOwners(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "streamable", mcpapi.Config{})
+	cs := e.session()
+	if cs.ID() == "" {
+		t.Fatal("no session id")
+	}
+	_, otherTok := e.newUser()
+	req, _ := http.NewRequest("POST", e.ts.URL+"/mcp/", strings.NewReader(
+		`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"log_step","arguments":{"step_description":"hijack"}}}`))
+	req.Header.Set("Authorization", "Bearer "+otherTok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", cs.ID())
+	req.Header.Set("Mcp-Protocol-Version", cs.InitializeResult().ProtocolVersion)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode < 400 {
+		t.Fatalf("another user's call in the session: %d", res.StatusCode)
+	}
+	if n := e.count("messages"); n != 0 {
+		t.Fatalf("the hijacked call wrote %d messages", n)
+	}
+}
