@@ -185,6 +185,18 @@ func (q *Queries) LockInstance(ctx context.Context, arg LockInstanceParams) (Age
 	return i, err
 }
 
+const notifyInstance = `-- name: NotifyInstance :exec
+SELECT pg_notify('handoff_instance', $1::text)
+`
+
+// Tells every handoff process that the instance changed. Sent inside the
+// writing transaction, so it is delivered only if that commits; the
+// payload is the instance id, never content.
+func (q *Queries) NotifyInstance(ctx context.Context, instanceID string) error {
+	_, err := q.db.Exec(ctx, notifyInstance, instanceID)
+	return err
+}
+
 const recordAgentMessage = `-- name: RecordAgentMessage :exec
 UPDATE agent_instances SET
     status = CASE WHEN status = 'COMPLETED' THEN status ELSE $1::agent_status END,

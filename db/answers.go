@@ -63,6 +63,9 @@ func (s *Store) CheckAnswer(ctx context.Context, userID, questionID uuid.UUID) (
 				}); err != nil {
 					return AnswerResult{}, fmt.Errorf("move read cursor: %w", err)
 				}
+				if err := notify(ctx, q, inst.ID); err != nil {
+					return AnswerResult{}, err
+				}
 			}
 			return res, nil
 		}
@@ -77,30 +80,18 @@ func (s *Store) CheckAnswer(ctx context.Context, userID, questionID uuid.UUID) (
 	})
 }
 
-// WaitPollInterval is how often WaitForAnswer looks again. It is the
-// stand-in for push-based waking (one LISTEN connection per process), which
-// replaces the polling inside WaitForAnswer and nowhere else.
-var WaitPollInterval = 200 * time.Millisecond
-
 // WaitForAnswer waits until the question is answered, its session ends,
-// deadline passes or ctx ends, and returns the question's state then. It
-// holds no database connection between looks.
+// deadline passes or ctx ends, and returns the question's state then.
+// Between looks it sleeps on the hub, holding no database connection.
 func (s *Store) WaitForAnswer(ctx context.Context, userID, questionID uuid.UUID, deadline time.Time) (AnswerResult, error) {
-	for {
-		res, err := s.CheckAnswer(ctx, userID, questionID)
-		if err != nil || res.Status != AnswerPending {
-			return res, err
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return res, nil
-		}
-		t := time.NewTimer(min(left, WaitPollInterval))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res, nil
-		case <-t.C:
-		}
+	res, err := s.CheckAnswer(ctx, userID, questionID)
+	if err != nil || res.Status != AnswerPending {
+		return res, err
 	}
+	err = s.waitFor(ctx, res.InstanceID, deadline, func() (bool, error) {
+		var err error
+		res, err = s.CheckAnswer(ctx, userID, questionID)
+		return res.Status != AnswerPending, err
+	})
+	return res, err
 }

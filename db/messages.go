@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -99,6 +100,9 @@ func sendAgentMessage(ctx context.Context, q *Queries, p SendAgentMessageParams)
 	if err != nil {
 		return SendAgentMessageResult{}, fmt.Errorf("update instance: %w", err)
 	}
+	if err := notify(ctx, q, inst.ID); err != nil {
+		return SendAgentMessageResult{}, err
+	}
 	res := SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued}
 	if p.CountSteps {
 		if res.StepNumber, err = q.CountSteps(ctx, CountStepsParams{AgentInstanceID: inst.ID, UserID: p.UserID}); err != nil {
@@ -175,6 +179,9 @@ func createUserMessage(ctx context.Context, q *Queries, p CreateUserMessageParam
 			return CreateUserMessageResult{}, fmt.Errorf("update status: %w", err)
 		}
 	}
+	if err := notify(ctx, q, inst.ID); err != nil {
+		return CreateUserMessageResult{}, err
+	}
 	return CreateUserMessageResult{
 		InstanceID: inst.ID, MessageID: msg.ID, MarkedAsRead: p.MarkAsRead, Answered: answered,
 	}, nil
@@ -203,6 +210,22 @@ func (s *Store) PendingMessages(ctx context.Context, userID, instanceID uuid.UUI
 	})
 }
 
+// MaxPendingWait is the longest a read of the queue may wait.
+const MaxPendingWait = 60 * time.Second
+
+// PendingMessagesWait is PendingMessages that, when there is nothing to
+// return, waits until there is (or the read turns stale), ctx ends or
+// deadline passes; then it returns the ordinary empty answer.
+func (s *Store) PendingMessagesWait(ctx context.Context, userID, instanceID uuid.UUID, lastRead *uuid.UUID, deadline time.Time) (PendingResult, error) {
+	var res PendingResult
+	err := s.waitFor(ctx, instanceID, deadline, func() (bool, error) {
+		var err error
+		res, err = s.PendingMessages(ctx, userID, instanceID, lastRead)
+		return len(res.Messages) > 0 || res.Status == ReadStale, err
+	})
+	return res, err
+}
+
 // consumeQueue is the read half of Omnara's get_queued_user_messages on a
 // locked instance.
 func consumeQueue(ctx context.Context, q *Queries, inst AgentInstance, lastRead *uuid.UUID) (PendingResult, error) {
@@ -222,6 +245,9 @@ func consumeQueue(ctx context.Context, q *Queries, inst AgentInstance, lastRead 
 			MessageID: last.ID, MessageSeq: last.Seq, ID: inst.ID, UserID: inst.UserID,
 		}); err != nil {
 			return PendingResult{}, fmt.Errorf("move read cursor: %w", err)
+		}
+		if err := notify(ctx, q, inst.ID); err != nil {
+			return PendingResult{}, err
 		}
 	}
 	return res, nil
@@ -274,6 +300,9 @@ func (s *Store) RequestInput(ctx context.Context, userID, messageID uuid.UUID) (
 			}); err != nil {
 				return RequestInputResult{}, fmt.Errorf("update status: %w", err)
 			}
+		}
+		if err := notify(ctx, q, inst.ID); err != nil {
+			return RequestInputResult{}, err
 		}
 		return RequestInputResult{MessageID: msg.ID, InstanceID: inst.ID, Messages: read.Messages, Status: read.Status}, nil
 	})

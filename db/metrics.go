@@ -1,6 +1,7 @@
 package db
 
 import (
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -26,4 +27,29 @@ func observeMessage(sender SenderType, replayed, question bool) {
 	if question && !replayed {
 		questionsTotal.WithLabelValues("asked").Inc()
 	}
+}
+
+// RegisterPoolMetrics exports the pool's connection counts:
+// handoff_db_connections{state="acquired"|"idle"|"total"}.
+func RegisterPoolMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) error {
+	for _, state := range []string{"acquired", "idle", "total"} {
+		g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "handoff_db_connections",
+			Help:        "Connections of the database pool by state (the hub's LISTEN connection is one more).",
+			ConstLabels: prometheus.Labels{"state": state},
+		}, func() float64 {
+			st := pool.Stat()
+			switch state {
+			case "acquired":
+				return float64(st.AcquiredConns())
+			case "idle":
+				return float64(st.IdleConns())
+			}
+			return float64(st.TotalConns())
+		})
+		if err := reg.Register(g); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -83,7 +83,7 @@ func (s *Store) EndSession(ctx context.Context, userID, instanceID uuid.UUID) (E
 		} else if err != nil {
 			return EndSessionResult{}, fmt.Errorf("end instance: %w", err)
 		}
-		return EndSessionResult{InstanceID: inst.ID, FinalStatus: inst.Status}, nil
+		return EndSessionResult{InstanceID: inst.ID, FinalStatus: inst.Status}, notify(ctx, q, inst.ID)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,11 +16,31 @@ import (
 // adapters is a Store method that runs in one transaction.
 type Store struct {
 	pool *pgxpool.Pool
+	hub  *Hub
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithHub makes the store's waits wake on the hub's notifications. A store
+// without a hub does not wait (its waits look once).
+func WithHub(h *Hub) Option { return func(s *Store) { s.hub = h } }
+
 // NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool}
+func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// notify announces, inside the transaction of q, that the instance changed.
+func notify(ctx context.Context, q *Queries, instanceID uuid.UUID) error {
+	if err := q.NotifyInstance(ctx, instanceID.String()); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
 }
 
 // Pool returns the connection pool behind the store.

@@ -18,6 +18,7 @@ type env struct {
 	t    *testing.T
 	ctx  context.Context
 	pool *pgxpool.Pool
+	hub  *db.Hub
 	s    *db.Store
 	user uuid.UUID
 }
@@ -25,8 +26,9 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Parallel()
 	pool := dbtest.Pool(t)
-	s := db.NewStore(pool)
-	return &env{t: t, ctx: context.Background(), pool: pool, s: s, user: dbtest.User(t, s)}
+	hub := dbtest.Hub(t, pool)
+	s := db.NewStore(pool, db.WithHub(hub))
+	return &env{t: t, ctx: context.Background(), pool: pool, hub: hub, s: s, user: dbtest.User(t, s)}
 }
 
 // agent sends an agent message and fails the test on error.

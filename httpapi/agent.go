@@ -3,7 +3,9 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,10 +145,13 @@ type instanceRef struct {
 }
 
 // GET /api/v1/messages/pending (contract §2.3). An empty or absent
-// last_read_message_id means "none": read without consuming.
+// last_read_message_id means "none": read without consuming. handoff's
+// wait (seconds, 0 to 60, default 0) holds an empty answer open until there
+// is something to return (long polling).
 type pendingQuery struct {
 	instanceRef
 	lastRead *uuid.UUID
+	wait     time.Duration
 }
 
 func parsePending(r *http.Request, _ http.ResponseWriter, p auth.Principal) (pendingQuery, error) {
@@ -166,10 +171,21 @@ func parsePending(r *http.Request, _ http.ResponseWriter, p auth.Principal) (pen
 		}
 		pq.lastRead = &lr
 	}
+	if raw := q.Get("wait"); raw != "" {
+		secs, err := strconv.ParseFloat(raw, 64)
+		if err != nil || secs < 0 || secs > db.MaxPendingWait.Seconds() || math.IsNaN(secs) {
+			return pendingQuery{}, badRequest(http.StatusUnprocessableEntity,
+				"wait must be a number of seconds from 0 to %d, got %q", int(db.MaxPendingWait.Seconds()), truncate(raw, 32))
+		}
+		pq.wait = time.Duration(secs * float64(time.Second))
+	}
 	return pq, nil
 }
 
 func (s *Server) pendingMessages(ctx context.Context, q pendingQuery) (db.PendingResult, error) {
+	if q.wait > 0 {
+		return s.store.PendingMessagesWait(ctx, q.userID, q.id, q.lastRead, time.Now().Add(q.wait))
+	}
 	return s.store.PendingMessages(ctx, q.userID, q.id, q.lastRead)
 }
 

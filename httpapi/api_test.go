@@ -45,7 +45,7 @@ func newAPI(t *testing.T) *api {
 // parallel).
 func newBenchAPI(t testing.TB) *api {
 	pool := dbtest.Pool(t)
-	store := db.NewStore(pool)
+	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)))
 	priv, pub, err := auth.GenerateKeyPEM("eddsa")
 	if err != nil {
 		t.Fatal(err)

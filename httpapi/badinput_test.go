@@ -67,6 +67,9 @@ func TestBadInputWritesNothing(t *testing.T) {
 		pending("instance id not a uuid", "?agent_instance_id=1", 422, "agent_instance_id must be a UUID"),
 		pending("cursor not a uuid", "?agent_instance_id="+inst+"&last_read_message_id=zz", 422, "last_read_message_id must be a UUID"),
 		pending("unknown instance", "?agent_instance_id="+unknown, 404, "Agent instance not found"),
+		pending("wait too long", "?agent_instance_id="+inst+"&wait=61", 422, "wait must be a number of seconds from 0 to 60"),
+		pending("wait negative", "?agent_instance_id="+inst+"&wait=-1", 422, "wait must be a number"),
+		pending("wait not a number", "?agent_instance_id="+inst+"&wait=soon", 422, "wait must be a number"),
 
 		{"request-input bad id", "PATCH", "/api/v1/messages/nope/request-input", "", nil, 422, "message_id must be a UUID"},
 		{"request-input unknown", "PATCH", "/api/v1/messages/" + unknown + "/request-input", "", nil, 404, "Agent message not found"},

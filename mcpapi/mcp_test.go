@@ -43,7 +43,7 @@ type env struct {
 
 func newEnv(t testing.TB, kind string, cfg mcpapi.Config) *env {
 	pool := dbtest.Pool(t)
-	store := db.NewStore(pool)
+	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)))
 	priv, pub, err := auth.GenerateKeyPEM("eddsa")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
@@ -159,7 +160,13 @@ func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) err
 	if _, err := migrator.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	store := db.NewStore(pool)
+	hub := db.NewHub(pool.Config().ConnConfig, log)
+	hub.Start()
+	defer hub.Close()
+	store := db.NewStore(pool, db.WithHub(hub))
+	if err := db.RegisterPoolMetrics(prometheus.DefaultRegisterer, pool); err != nil {
+		return err
+	}
 	api := httpapi.New(httpapi.Config{
 		Store:    store,
 		Verifier: auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
@@ -195,8 +202,10 @@ func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) err
 		return err
 	case <-ctx.Done():
 	}
-	// SIGTERM: stop accepting, let in-flight requests finish.
+	// SIGTERM: wake every waiting request (it answers with what it has),
+	// stop accepting, let in-flight requests finish.
 	log.Info("shutting down", "timeout", cfg.shutdownTimeout.String())
+	hub.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"sync"
@@ -88,10 +89,20 @@ func Pool(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
-// Store returns a db.Store on a fresh, migrated database.
+// Hub starts a notification hub on pool's database, closed when t ends.
+func Hub(t testing.TB, pool *pgxpool.Pool) *db.Hub {
+	t.Helper()
+	h := db.NewHub(pool.Config().ConnConfig, slog.New(slog.DiscardHandler))
+	h.Start()
+	t.Cleanup(h.Close)
+	return h
+}
+
+// Store returns a db.Store, with a hub, on a fresh, migrated database.
 func Store(t testing.TB) *db.Store {
 	t.Helper()
-	return db.NewStore(Pool(t))
+	pool := Pool(t)
+	return db.NewStore(pool, db.WithHub(Hub(t, pool)))
 }
 
 // User creates a user with a unique email and returns its id.
@@ -152,6 +163,17 @@ func teardown() {
 	}
 	if template != "" && adminURL != "" {
 		_ = adminExec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", template))
+	}
+}
+
+// AdminExec runs sql on the server's admin database (not the test's), for
+// what a database cannot do to itself (ALTER DATABASE, say).
+func AdminExec(t testing.TB, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := adminExec(ctx, sql); err != nil {
+		t.Fatalf("dbtest: %s: %v", sql, err)
 	}
 }
 

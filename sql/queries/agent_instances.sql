@@ -50,3 +50,9 @@ RETURNING *;
 UPDATE agent_instances SET last_heartbeat_at = now()
 WHERE id = @id AND user_id = @user_id
 RETURNING last_heartbeat_at;
+
+-- name: NotifyInstance :exec
+-- Tells every handoff process that the instance changed. Sent inside the
+-- writing transaction, so it is delivered only if that commits; the
+-- payload is the instance id, never content.
+SELECT pg_notify('handoff_instance', sqlc.arg(instance_id)::text);
