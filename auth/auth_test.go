@@ -338,3 +338,23 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// A token that passed once is remembered, but still expires on time.
+func TestRememberedTokenStillExpires(t *testing.T) {
+	f := newFixture(t, "eddsa", auth.VerifierOptions{})
+	exp := f.now.Add(time.Minute)
+	_, row := f.issue(f.user, auth.ScopeAgent, nil) // the row never expires: only the claim does
+	tok := f.sign(auth.Claims{RegisteredClaims: jwt.RegisteredClaims{
+		Subject: f.user.String(), ID: row.ID.String(), ExpiresAt: jwt.NewNumericDate(exp)}})
+	for i := 0; i < 2; i++ {
+		if _, err := f.v.Verify(f.ctx, tok); err != nil {
+			t.Fatalf("verify %d: %v", i, err)
+		}
+	}
+	f.now = exp.Add(10 * time.Second) // past exp and the leeway
+	_, err := f.v.Verify(f.ctx, tok)
+	var te *auth.TokenError
+	if !errors.As(err, &te) || te.Reason != "token has expired" {
+		t.Fatalf("remembered token after expiry: %v", err)
+	}
+}

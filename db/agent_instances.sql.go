@@ -197,42 +197,6 @@ func (q *Queries) NotifyInstance(ctx context.Context, instanceID string) error {
 	return err
 }
 
-const recordAgentMessage = `-- name: RecordAgentMessage :exec
-UPDATE agent_instances SET
-    status = CASE WHEN status = 'COMPLETED' THEN status ELSE $1::agent_status END,
-    last_heartbeat_at = now(),
-    last_read_message_id = $2::uuid,
-    last_read_seq = $3::bigint,
-    git_diff = CASE WHEN $4::boolean THEN $5 ELSE git_diff END
-WHERE id = $6 AND user_id = $7
-`
-
-type RecordAgentMessageParams struct {
-	Status     AgentStatus `json:"status"`
-	MessageID  uuid.UUID   `json:"message_id"`
-	MessageSeq int64       `json:"message_seq"`
-	SetGitDiff bool        `json:"set_git_diff"`
-	GitDiff    *string     `json:"git_diff"`
-	ID         uuid.UUID   `json:"id"`
-	UserID     uuid.UUID   `json:"user_id"`
-}
-
-// After an agent message: status follows the message (COMPLETED is sticky),
-// the read cursor moves to the new message, and the git diff is replaced
-// when the caller sent one.
-func (q *Queries) RecordAgentMessage(ctx context.Context, arg RecordAgentMessageParams) error {
-	_, err := q.db.Exec(ctx, recordAgentMessage,
-		arg.Status,
-		arg.MessageID,
-		arg.MessageSeq,
-		arg.SetGitDiff,
-		arg.GitDiff,
-		arg.ID,
-		arg.UserID,
-	)
-	return err
-}
-
 const setReadCursor = `-- name: SetReadCursor :exec
 UPDATE agent_instances SET last_read_message_id = $1::uuid, last_read_seq = $2::bigint
 WHERE id = $3 AND user_id = $4

@@ -81,27 +81,13 @@ func sendAgentMessage(ctx context.Context, q *Queries, p SendAgentMessageParams)
 	if err != nil {
 		return SendAgentMessageResult{}, err
 	}
-	msg, err := q.InsertMessage(ctx, InsertMessageParams{
-		UserID: p.UserID, AgentInstanceID: inst.ID, SenderType: SenderTypeAGENT,
-		Content: p.Content, RequiresUserInput: p.RequiresUserInput, MessageMetadata: nullJSON(p.Metadata),
+	diff, setDiff := SanitizeGitDiff(p.GitDiff)
+	msg, err := q.InsertAgentMessage(ctx, InsertAgentMessageParams{
+		UserID: p.UserID, AgentInstanceID: inst.ID, Content: p.Content, RequiresUserInput: p.RequiresUserInput,
+		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff,
 	})
 	if err != nil {
 		return SendAgentMessageResult{}, fmt.Errorf("insert agent message: %w", err)
-	}
-	status := AgentStatusACTIVE
-	if p.RequiresUserInput {
-		status = AgentStatusAWAITINGINPUT
-	}
-	diff, setDiff := SanitizeGitDiff(p.GitDiff)
-	err = q.RecordAgentMessage(ctx, RecordAgentMessageParams{
-		Status: status, MessageID: msg.ID, MessageSeq: msg.Seq,
-		SetGitDiff: setDiff, GitDiff: diff, ID: inst.ID, UserID: p.UserID,
-	})
-	if err != nil {
-		return SendAgentMessageResult{}, fmt.Errorf("update instance: %w", err)
-	}
-	if err := notify(ctx, q, inst.ID); err != nil {
-		return SendAgentMessageResult{}, err
 	}
 	res := SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued}
 	if p.CountSteps {

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -75,6 +76,78 @@ type GetAgentMessageParams struct {
 func (q *Queries) GetAgentMessage(ctx context.Context, arg GetAgentMessageParams) (Message, error) {
 	row := q.db.QueryRow(ctx, getAgentMessage, arg.ID, arg.UserID)
 	var i Message
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.UserID,
+		&i.AgentInstanceID,
+		&i.SenderType,
+		&i.Content,
+		&i.RequiresUserInput,
+		&i.MessageMetadata,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const insertAgentMessage = `-- name: InsertAgentMessage :one
+WITH msg AS (
+    INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
+    VALUES ($1::uuid, $2::uuid, 'AGENT', $3::text, $4::boolean,
+            $5::jsonb)
+    RETURNING id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at
+), inst AS (
+    UPDATE agent_instances SET
+        status = CASE WHEN status = 'COMPLETED' THEN status
+                      WHEN $4::boolean THEN 'AWAITING_INPUT'::agent_status
+                      ELSE 'ACTIVE'::agent_status END,
+        last_heartbeat_at = now(),
+        last_read_message_id = (SELECT id FROM msg),
+        last_read_seq = (SELECT seq FROM msg),
+        git_diff = CASE WHEN $6::boolean THEN $7::text ELSE agent_instances.git_diff END
+    WHERE agent_instances.id = $2::uuid AND agent_instances.user_id = $1::uuid
+    RETURNING agent_instances.id
+)
+SELECT msg.id, msg.seq, msg.user_id, msg.agent_instance_id, msg.sender_type, msg.content, msg.requires_user_input, msg.message_metadata, msg.created_at FROM msg, (SELECT pg_notify('handoff_instance', id::text) FROM inst) AS notified
+`
+
+type InsertAgentMessageParams struct {
+	UserID            uuid.UUID `json:"user_id"`
+	AgentInstanceID   uuid.UUID `json:"agent_instance_id"`
+	Content           string    `json:"content"`
+	RequiresUserInput bool      `json:"requires_user_input"`
+	MessageMetadata   []byte    `json:"message_metadata"`
+	SetGitDiff        bool      `json:"set_git_diff"`
+	GitDiff           *string   `json:"git_diff"`
+}
+
+type InsertAgentMessageRow struct {
+	ID                uuid.UUID  `json:"id"`
+	Seq               int64      `json:"seq"`
+	UserID            uuid.UUID  `json:"user_id"`
+	AgentInstanceID   uuid.UUID  `json:"agent_instance_id"`
+	SenderType        SenderType `json:"sender_type"`
+	Content           string     `json:"content"`
+	RequiresUserInput bool       `json:"requires_user_input"`
+	MessageMetadata   []byte     `json:"message_metadata"`
+	CreatedAt         time.Time  `json:"created_at"`
+}
+
+// An agent message and all it does, in one statement (one round trip): the
+// message; the instance's status (a question waits for input; COMPLETED
+// stays), heartbeat, read cursor (moved to the new message) and git diff
+// (replaced when set_git_diff); and the notification of the change.
+func (q *Queries) InsertAgentMessage(ctx context.Context, arg InsertAgentMessageParams) (InsertAgentMessageRow, error) {
+	row := q.db.QueryRow(ctx, insertAgentMessage,
+		arg.UserID,
+		arg.AgentInstanceID,
+		arg.Content,
+		arg.RequiresUserInput,
+		arg.MessageMetadata,
+		arg.SetGitDiff,
+		arg.GitDiff,
+	)
+	var i InsertAgentMessageRow
 	err := row.Scan(
 		&i.ID,
 		&i.Seq,

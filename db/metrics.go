@@ -30,9 +30,9 @@ func observeMessage(sender SenderType, replayed, question bool) {
 }
 
 // RegisterPoolMetrics exports the pool's connection counts:
-// handoff_db_connections{state="acquired"|"idle"|"total"}.
+// handoff_db_connections{state="acquired"|"idle"|"total"|"max"}.
 func RegisterPoolMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) error {
-	for _, state := range []string{"acquired", "idle", "total"} {
+	for _, state := range []string{"acquired", "idle", "total", "max"} {
 		g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "handoff_db_connections",
 			Help:        "Connections of the database pool by state (the hub's LISTEN connection is one more).",
@@ -44,6 +44,8 @@ func RegisterPoolMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) error {
 				return float64(st.AcquiredConns())
 			case "idle":
 				return float64(st.IdleConns())
+			case "max":
+				return float64(st.MaxConns())
 			}
 			return float64(st.TotalConns())
 		})

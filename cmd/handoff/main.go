@@ -8,6 +8,7 @@
 //	handoff token issue --user ID --scope agent|user|admin [--name N] [--expires 720h]
 //	handoff token revoke KEY_ID
 //	handoff token list --user ID
+//	handoff bench send|answer|waiters [--url U] [--agents N] ...
 //
 // Configuration comes from the environment: DATABASE_URL, MCP_SERVER_PORT
 // (default 8080; PORT wins), JWT_PUBLIC_KEY, JWT_PRIVATE_KEY (PEM text or a
@@ -46,7 +47,8 @@ const usage = `usage:
   handoff user create --email E [--name N]
   handoff token issue --user ID --scope agent|user|admin [--name N] [--expires 720h]
   handoff token revoke KEY_ID
-  handoff token list --user ID`
+  handoff token list --user ID
+  handoff bench send|answer|waiters [flags]   (load on a server on this machine)`
 
 // env is the process environment, as a function so tests can supply one.
 type env func(string) string
@@ -96,6 +98,8 @@ func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return tokenRevoke(ctx, rest[1:], getenv, stdout)
 	case cmd == "token" && sub == "list":
 		return tokenList(ctx, rest[1:], getenv, stdout)
+	case cmd == "bench":
+		return benchCmd(ctx, rest, getenv, stdout)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -183,6 +184,17 @@ func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) err
 	for pattern, h := range mcp.Routes() {
 		api.Mount(pattern, auth.ScopeAgent, h)
 	}
+	if addr := getenv("HANDOFF_PPROF_ADDR"); addr != "" {
+		// Profiling on its own listener (e.g. 127.0.0.1:6060), never on
+		// the public port.
+		pl, err := net.Listen("tcp", addr)
+		if err != nil {
+			return usagef("HANDOFF_PPROF_ADDR: %v", err)
+		}
+		defer pl.Close()
+		go func() { _ = http.Serve(pl, pprofMux()) }()
+		log.Info("pprof listening", "addr", pl.Addr().String())
+	}
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.port))
 	if err != nil {
 		return err
@@ -213,4 +225,12 @@ func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

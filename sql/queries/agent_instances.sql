@@ -21,18 +21,6 @@ JOIN user_agents ON user_agents.id = agent_instances.user_agent_id
     AND user_agents.user_id = agent_instances.user_id
 WHERE agent_instances.id = @id AND agent_instances.user_id = @user_id;
 
--- name: RecordAgentMessage :exec
--- After an agent message: status follows the message (COMPLETED is sticky),
--- the read cursor moves to the new message, and the git diff is replaced
--- when the caller sent one.
-UPDATE agent_instances SET
-    status = CASE WHEN status = 'COMPLETED' THEN status ELSE @status::agent_status END,
-    last_heartbeat_at = now(),
-    last_read_message_id = @message_id::uuid,
-    last_read_seq = @message_seq::bigint,
-    git_diff = CASE WHEN @set_git_diff::boolean THEN sqlc.narg(git_diff) ELSE git_diff END
-WHERE id = @id AND user_id = @user_id;
-
 -- name: SetReadCursor :exec
 UPDATE agent_instances SET last_read_message_id = @message_id::uuid, last_read_seq = @message_seq::bigint
 WHERE id = @id AND user_id = @user_id;

@@ -3,6 +3,30 @@ INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires
 VALUES (@user_id, @agent_instance_id, @sender_type, @content, @requires_user_input, sqlc.narg(message_metadata))
 RETURNING *;
 
+-- name: InsertAgentMessage :one
+-- An agent message and all it does, in one statement (one round trip): the
+-- message; the instance's status (a question waits for input; COMPLETED
+-- stays), heartbeat, read cursor (moved to the new message) and git diff
+-- (replaced when set_git_diff); and the notification of the change.
+WITH msg AS (
+    INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
+    VALUES (@user_id::uuid, @agent_instance_id::uuid, 'AGENT', @content::text, @requires_user_input::boolean,
+            sqlc.narg(message_metadata)::jsonb)
+    RETURNING *
+), inst AS (
+    UPDATE agent_instances SET
+        status = CASE WHEN status = 'COMPLETED' THEN status
+                      WHEN @requires_user_input::boolean THEN 'AWAITING_INPUT'::agent_status
+                      ELSE 'ACTIVE'::agent_status END,
+        last_heartbeat_at = now(),
+        last_read_message_id = (SELECT id FROM msg),
+        last_read_seq = (SELECT seq FROM msg),
+        git_diff = CASE WHEN @set_git_diff::boolean THEN sqlc.narg(git_diff)::text ELSE agent_instances.git_diff END
+    WHERE agent_instances.id = @agent_instance_id::uuid AND agent_instances.user_id = @user_id::uuid
+    RETURNING agent_instances.id
+)
+SELECT msg.* FROM msg, (SELECT pg_notify('handoff_instance', id::text) FROM inst) AS notified;
+
 -- name: ListUserMessagesAfter :many
 -- The queue: the instance's USER messages after a seq (0 = from the start).
 SELECT * FROM messages
