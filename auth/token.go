@@ -139,7 +139,7 @@ func NewVerifier(keys *Keys, store *db.Store, opts VerifierOptions) *Verifier {
 		parser: jwt.NewParser(jwt.WithValidMethods([]string{keys.Alg}), jwt.WithTimeFunc(opts.Now),
 			jwt.WithLeeway(tokenLeeway)),
 		leeway: tokenLeeway,
-		cache: map[cacheKey]cacheEntry{}, parsed: map[string]Claims{},
+		cache:  map[cacheKey]cacheEntry{}, parsed: map[string]Claims{},
 	}
 }
 

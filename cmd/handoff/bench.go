@@ -661,7 +661,7 @@ func (e *benchEnv) waiters(ctx context.Context) (map[string]any, error) {
 		"waiters": o.agents, "all_waiting_at_once": allWaiting, "answered": answered.Load(), "failed": failed.Load(),
 		"rss_idle_mib": round(idle.rss / (1 << 20)), "rss_waiting_mib": round(waiting.rss / (1 << 20)),
 		"rss_per_waiter_kib": round(perWaiter),
-		"goroutines_idle": idle.goroutines, "goroutines_waiting": waiting.goroutines,
+		"goroutines_idle":    idle.goroutines, "goroutines_waiting": waiting.goroutines,
 		"db_pool_max": waiting.poolMax, "db_conns_idle": idle.dbConns, "db_conns_while_waiting": waiting.dbConns,
 		"db_conns_max_seen": maxDB,
 	}, nil
