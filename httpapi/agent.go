@@ -109,12 +109,18 @@ func parseSendAgentMessage(r *http.Request, w http.ResponseWriter, p auth.Princi
 	}, err
 }
 
+// createMessageResponse is Omnara's CreateMessageResponse.
+type createMessageResponse struct {
+	Success            bool              `json:"success"`
+	AgentInstanceID    string            `json:"agent_instance_id"`
+	MessageID          string            `json:"message_id"`
+	QueuedUserMessages []messageResponse `json:"queued_user_messages"`
+}
+
 func renderSendAgentMessage(res db.SendAgentMessageResult) (int, any) {
-	return http.StatusOK, map[string]any{
-		"success":              true,
-		"agent_instance_id":    res.InstanceID.String(),
-		"message_id":           res.MessageID.String(),
-		"queued_user_messages": messagesResponse(res.Queued),
+	return http.StatusOK, createMessageResponse{
+		Success: true, AgentInstanceID: res.InstanceID.String(), MessageID: res.MessageID.String(),
+		QueuedUserMessages: messagesResponse(res.Queued),
 	}
 }
 
