@@ -16,7 +16,7 @@ const createInstance = `-- name: CreateInstance :one
 INSERT INTO agent_instances (id, user_id, user_agent_id, name, instance_metadata)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (id) DO NOTHING
-RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq
+RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at
 `
 
 type CreateInstanceParams struct {
@@ -51,14 +51,16 @@ func (q *Queries) CreateInstance(ctx context.Context, arg CreateInstanceParams) 
 		&i.LastHeartbeatAt,
 		&i.LastReadMessageID,
 		&i.LastReadSeq,
+		&i.LastActivityAt,
 	)
 	return i, err
 }
 
 const endInstance = `-- name: EndInstance :one
-UPDATE agent_instances SET status = 'COMPLETED', ended_at = coalesce(ended_at, now())
+UPDATE agent_instances SET status = 'COMPLETED', ended_at = coalesce(ended_at, now()),
+    last_activity_at = CASE WHEN status = 'COMPLETED' THEN last_activity_at ELSE now() END
 WHERE id = $1 AND user_id = $2
-RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq
+RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at
 `
 
 type EndInstanceParams struct {
@@ -82,12 +84,13 @@ func (q *Queries) EndInstance(ctx context.Context, arg EndInstanceParams) (Agent
 		&i.LastHeartbeatAt,
 		&i.LastReadMessageID,
 		&i.LastReadSeq,
+		&i.LastActivityAt,
 	)
 	return i, err
 }
 
 const getInstance = `-- name: GetInstance :one
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq FROM agent_instances WHERE id = $1 AND user_id = $2
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at FROM agent_instances WHERE id = $1 AND user_id = $2
 `
 
 type GetInstanceParams struct {
@@ -111,16 +114,28 @@ func (q *Queries) GetInstance(ctx context.Context, arg GetInstanceParams) (Agent
 		&i.LastHeartbeatAt,
 		&i.LastReadMessageID,
 		&i.LastReadSeq,
+		&i.LastActivityAt,
 	)
 	return i, err
 }
 
 const getInstanceWithAgent = `-- name: GetInstanceWithAgent :one
-SELECT agent_instances.id, agent_instances.user_id, agent_instances.user_agent_id, agent_instances.status, agent_instances.name, agent_instances.instance_metadata, agent_instances.git_diff, agent_instances.started_at, agent_instances.ended_at, agent_instances.last_heartbeat_at, agent_instances.last_read_message_id, agent_instances.last_read_seq, user_agents.name AS agent_type_name
-FROM agent_instances
-JOIN user_agents ON user_agents.id = agent_instances.user_agent_id
-    AND user_agents.user_id = agent_instances.user_id
-WHERE agent_instances.id = $1 AND agent_instances.user_id = $2
+SELECT i.id, i.user_id, i.user_agent_id, i.status, i.name, i.instance_metadata, i.git_diff, i.started_at, i.ended_at, i.last_heartbeat_at, i.last_read_message_id, i.last_read_seq, i.last_activity_at, ua.name AS agent_type_name,
+    -- no open question: the nil uuid (sqlc cannot see that the lateral join may be empty)
+    coalesce(q.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS question_id,
+    coalesce(q.content, '')::text AS question_content,
+    coalesce(q.created_at, 'epoch'::timestamptz)::timestamptz AS question_created_at
+FROM agent_instances i
+JOIN user_agents ua ON ua.id = i.user_agent_id AND ua.user_id = i.user_id
+LEFT JOIN LATERAL (
+    SELECT m.id, m.content, m.created_at FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
+        AND m.sender_type = 'AGENT' AND m.requires_user_input
+        AND NOT EXISTS (SELECT 1 FROM messages u
+                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
+    ORDER BY m.seq DESC LIMIT 1
+) q ON i.status = 'AWAITING_INPUT'
+WHERE i.id = $1 AND i.user_id = $2
 `
 
 type GetInstanceWithAgentParams struct {
@@ -129,8 +144,11 @@ type GetInstanceWithAgentParams struct {
 }
 
 type GetInstanceWithAgentRow struct {
-	AgentInstance AgentInstance `json:"agent_instance"`
-	AgentTypeName string        `json:"agent_type_name"`
+	AgentInstance     AgentInstance `json:"agent_instance"`
+	AgentTypeName     string        `json:"agent_type_name"`
+	QuestionID        uuid.UUID     `json:"question_id"`
+	QuestionContent   string        `json:"question_content"`
+	QuestionCreatedAt time.Time     `json:"question_created_at"`
 }
 
 func (q *Queries) GetInstanceWithAgent(ctx context.Context, arg GetInstanceWithAgentParams) (GetInstanceWithAgentRow, error) {
@@ -149,13 +167,104 @@ func (q *Queries) GetInstanceWithAgent(ctx context.Context, arg GetInstanceWithA
 		&i.AgentInstance.LastHeartbeatAt,
 		&i.AgentInstance.LastReadMessageID,
 		&i.AgentInstance.LastReadSeq,
+		&i.AgentInstance.LastActivityAt,
 		&i.AgentTypeName,
+		&i.QuestionID,
+		&i.QuestionContent,
+		&i.QuestionCreatedAt,
 	)
 	return i, err
 }
 
+const listInstances = `-- name: ListInstances :many
+SELECT i.id, i.user_id, i.user_agent_id, i.status, i.name, i.instance_metadata, i.git_diff, i.started_at, i.ended_at, i.last_heartbeat_at, i.last_read_message_id, i.last_read_seq, i.last_activity_at, ua.name AS agent_type_name,
+    -- no open question: the nil uuid (sqlc cannot see that the lateral join may be empty)
+    coalesce(q.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS question_id,
+    coalesce(q.content, '')::text AS question_content,
+    coalesce(q.created_at, 'epoch'::timestamptz)::timestamptz AS question_created_at
+FROM agent_instances i
+JOIN user_agents ua ON ua.id = i.user_agent_id AND ua.user_id = i.user_id
+LEFT JOIN LATERAL (
+    SELECT m.id, m.content, m.created_at FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
+        AND m.sender_type = 'AGENT' AND m.requires_user_input
+        AND NOT EXISTS (SELECT 1 FROM messages u
+                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
+    ORDER BY m.seq DESC LIMIT 1
+) q ON i.status = 'AWAITING_INPUT'
+WHERE i.user_id = $1
+    AND ($2::agent_status IS NULL OR i.status = $2::agent_status)
+    AND ($3::timestamptz IS NULL
+         OR (i.last_activity_at, i.id) < ($3::timestamptz, $4::uuid))
+ORDER BY i.last_activity_at DESC, i.id DESC
+LIMIT $5
+`
+
+type ListInstancesParams struct {
+	UserID   uuid.UUID    `json:"user_id"`
+	Status   *AgentStatus `json:"status"`
+	BeforeAt *time.Time   `json:"before_at"`
+	BeforeID *uuid.UUID   `json:"before_id"`
+	Lim      int32        `json:"lim"`
+}
+
+type ListInstancesRow struct {
+	AgentInstance     AgentInstance `json:"agent_instance"`
+	AgentTypeName     string        `json:"agent_type_name"`
+	QuestionID        uuid.UUID     `json:"question_id"`
+	QuestionContent   string        `json:"question_content"`
+	QuestionCreatedAt time.Time     `json:"question_created_at"`
+}
+
+// A page of the user's sessions, latest activity first, optionally of one
+// status, after a (last_activity_at, id) cursor; with the open question of
+// each waiting one (its latest question with no user message after it).
+func (q *Queries) ListInstances(ctx context.Context, arg ListInstancesParams) ([]ListInstancesRow, error) {
+	rows, err := q.db.Query(ctx, listInstances,
+		arg.UserID,
+		arg.Status,
+		arg.BeforeAt,
+		arg.BeforeID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListInstancesRow{}
+	for rows.Next() {
+		var i ListInstancesRow
+		if err := rows.Scan(
+			&i.AgentInstance.ID,
+			&i.AgentInstance.UserID,
+			&i.AgentInstance.UserAgentID,
+			&i.AgentInstance.Status,
+			&i.AgentInstance.Name,
+			&i.AgentInstance.InstanceMetadata,
+			&i.AgentInstance.GitDiff,
+			&i.AgentInstance.StartedAt,
+			&i.AgentInstance.EndedAt,
+			&i.AgentInstance.LastHeartbeatAt,
+			&i.AgentInstance.LastReadMessageID,
+			&i.AgentInstance.LastReadSeq,
+			&i.AgentInstance.LastActivityAt,
+			&i.AgentTypeName,
+			&i.QuestionID,
+			&i.QuestionContent,
+			&i.QuestionCreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockInstance = `-- name: LockInstance :one
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq FROM agent_instances WHERE id = $1 AND user_id = $2 FOR UPDATE
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at FROM agent_instances WHERE id = $1 AND user_id = $2 FOR UPDATE
 `
 
 type LockInstanceParams struct {
@@ -181,6 +290,7 @@ func (q *Queries) LockInstance(ctx context.Context, arg LockInstanceParams) (Age
 		&i.LastHeartbeatAt,
 		&i.LastReadMessageID,
 		&i.LastReadSeq,
+		&i.LastActivityAt,
 	)
 	return i, err
 }
@@ -194,6 +304,37 @@ SELECT pg_notify('handoff_instance', $1::text)
 // payload is the instance id, never content.
 func (q *Queries) NotifyInstance(ctx context.Context, instanceID string) error {
 	_, err := q.db.Exec(ctx, notifyInstance, instanceID)
+	return err
+}
+
+const recordUserMessage = `-- name: RecordUserMessage :exec
+UPDATE agent_instances SET
+    status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
+    last_activity_at = now(),
+    last_read_message_id = CASE WHEN $1::boolean THEN $2::uuid ELSE last_read_message_id END,
+    last_read_seq = CASE WHEN $1::boolean THEN $3::bigint ELSE last_read_seq END
+WHERE id = $4 AND user_id = $5
+`
+
+type RecordUserMessageParams struct {
+	MarkAsRead bool      `json:"mark_as_read"`
+	MessageID  uuid.UUID `json:"message_id"`
+	MessageSeq int64     `json:"message_seq"`
+	ID         uuid.UUID `json:"id"`
+	UserID     uuid.UUID `json:"user_id"`
+}
+
+// After a user message: it answers a waiting question (AWAITING_INPUT ->
+// ACTIVE; COMPLETED stays), counts as activity, and with mark_as_read moves
+// the agent's read cursor to it.
+func (q *Queries) RecordUserMessage(ctx context.Context, arg RecordUserMessageParams) error {
+	_, err := q.db.Exec(ctx, recordUserMessage,
+		arg.MarkAsRead,
+		arg.MessageID,
+		arg.MessageSeq,
+		arg.ID,
+		arg.UserID,
+	)
 	return err
 }
 
@@ -220,7 +361,7 @@ func (q *Queries) SetReadCursor(ctx context.Context, arg SetReadCursorParams) er
 }
 
 const setStatusUnlessCompleted = `-- name: SetStatusUnlessCompleted :exec
-UPDATE agent_instances SET status = $1
+UPDATE agent_instances SET status = $1, last_activity_at = now()
 WHERE id = $2 AND user_id = $3 AND status <> 'COMPLETED'
 `
 

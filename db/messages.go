@@ -150,21 +150,12 @@ func createUserMessage(ctx context.Context, q *Queries, p CreateUserMessageParam
 	if err != nil {
 		return CreateUserMessageResult{}, fmt.Errorf("insert user message: %w", err)
 	}
-	if p.MarkAsRead {
-		if err := q.SetReadCursor(ctx, SetReadCursorParams{
-			MessageID: msg.ID, MessageSeq: msg.Seq, ID: inst.ID, UserID: p.UserID,
-		}); err != nil {
-			return CreateUserMessageResult{}, fmt.Errorf("move read cursor: %w", err)
-		}
+	if err := q.RecordUserMessage(ctx, RecordUserMessageParams{
+		MarkAsRead: p.MarkAsRead, MessageID: msg.ID, MessageSeq: msg.Seq, ID: inst.ID, UserID: p.UserID,
+	}); err != nil {
+		return CreateUserMessageResult{}, fmt.Errorf("update instance: %w", err)
 	}
 	answered := inst.Status == AgentStatusAWAITINGINPUT
-	if answered {
-		if err := q.SetStatusUnlessCompleted(ctx, SetStatusUnlessCompletedParams{
-			Status: AgentStatusACTIVE, ID: inst.ID, UserID: p.UserID,
-		}); err != nil {
-			return CreateUserMessageResult{}, fmt.Errorf("update status: %w", err)
-		}
-	}
 	if err := notify(ctx, q, inst.ID); err != nil {
 		return CreateUserMessageResult{}, err
 	}

@@ -102,6 +102,7 @@ WITH msg AS (
                       WHEN $4::boolean THEN 'AWAITING_INPUT'::agent_status
                       ELSE 'ACTIVE'::agent_status END,
         last_heartbeat_at = now(),
+        last_activity_at = now(),
         last_read_message_id = (SELECT id FROM msg),
         last_read_seq = (SELECT seq FROM msg),
         git_diff = CASE WHEN $6::boolean THEN $7::text ELSE agent_instances.git_diff END
@@ -199,6 +200,56 @@ func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (M
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const listInstanceMessages = `-- name: ListInstanceMessages :many
+SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at FROM messages
+WHERE agent_instance_id = $1 AND user_id = $2 AND seq > $3
+ORDER BY seq
+LIMIT $4
+`
+
+type ListInstanceMessagesParams struct {
+	AgentInstanceID uuid.UUID `json:"agent_instance_id"`
+	UserID          uuid.UUID `json:"user_id"`
+	AfterSeq        int64     `json:"after_seq"`
+	Lim             int32     `json:"lim"`
+}
+
+// A page of an instance's conversation, oldest first, after a seq.
+func (q *Queries) ListInstanceMessages(ctx context.Context, arg ListInstanceMessagesParams) ([]Message, error) {
+	rows, err := q.db.Query(ctx, listInstanceMessages,
+		arg.AgentInstanceID,
+		arg.UserID,
+		arg.AfterSeq,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Message{}
+	for rows.Next() {
+		var i Message
+		if err := rows.Scan(
+			&i.ID,
+			&i.Seq,
+			&i.UserID,
+			&i.AgentInstanceID,
+			&i.SenderType,
+			&i.Content,
+			&i.RequiresUserInput,
+			&i.MessageMetadata,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listUserMessagesAfter = `-- name: ListUserMessagesAfter :many

@@ -170,6 +170,7 @@ type AgentInstance struct {
 	LastHeartbeatAt   *time.Time  `json:"last_heartbeat_at"`
 	LastReadMessageID *uuid.UUID  `json:"last_read_message_id"`
 	LastReadSeq       *int64      `json:"last_read_seq"`
+	LastActivityAt    time.Time   `json:"last_activity_at"`
 }
 
 type IdempotencyKey struct {

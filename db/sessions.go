@@ -97,10 +97,26 @@ type RegisterInstanceParams struct {
 	Transport  *string
 }
 
-// InstanceInfo is an instance with its agent type.
+// InstanceInfo is an instance with its agent type and, while it waits for
+// input, its open question.
 type InstanceInfo struct {
 	AgentInstance
 	AgentTypeName string
+	OpenQuestion  *Question
+}
+
+// Question is an agent's question waiting for an answer.
+type Question struct {
+	ID        uuid.UUID
+	Content   string
+	CreatedAt time.Time
+}
+
+func openQuestion(id uuid.UUID, content string, at time.Time) *Question {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &Question{ID: id, Content: content, CreatedAt: at}
 }
 
 // RegisterInstance creates an instance ahead of its first message. An id
@@ -145,5 +161,75 @@ func (s *Store) GetInstance(ctx context.Context, userID, instanceID uuid.UUID) (
 	} else if err != nil {
 		return InstanceInfo{}, fmt.Errorf("get instance: %w", err)
 	}
-	return InstanceInfo{AgentInstance: row.AgentInstance, AgentTypeName: row.AgentTypeName}, nil
+	return InstanceInfo{AgentInstance: row.AgentInstance, AgentTypeName: row.AgentTypeName,
+		OpenQuestion: openQuestion(row.QuestionID, row.QuestionContent, row.QuestionCreatedAt)}, nil
+}
+
+// InstanceCursor is where a page of instances ends: the last one's
+// activity time and id.
+type InstanceCursor struct {
+	At time.Time
+	ID uuid.UUID
+}
+
+// MaxPageSize bounds every page.
+const MaxPageSize = 200
+
+// ListInstances returns a page of the user's instances, latest activity
+// first (optionally only those of one status), after cursor; next is set
+// when more may follow.
+func (s *Store) ListInstances(ctx context.Context, userID uuid.UUID, status *AgentStatus, after *InstanceCursor, limit int) (page []InstanceInfo, next *InstanceCursor, err error) {
+	if limit < 1 || limit > MaxPageSize {
+		return nil, nil, Errorf(EInvalid, "limit must be from 1 to %d", MaxPageSize)
+	}
+	p := ListInstancesParams{UserID: userID, Lim: int32(limit) + 1}
+	p.Status = status
+	if after != nil {
+		p.BeforeAt, p.BeforeID = &after.At, &after.ID
+	}
+	rows, err := New(s.pool).ListInstances(ctx, p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list instances: %w", err)
+	}
+	page = make([]InstanceInfo, 0, min(len(rows), limit))
+	for i, r := range rows {
+		if i == limit {
+			last := page[limit-1]
+			next = &InstanceCursor{At: last.LastActivityAt, ID: last.ID}
+			break
+		}
+		page = append(page, InstanceInfo{AgentInstance: r.AgentInstance, AgentTypeName: r.AgentTypeName,
+			OpenQuestion: openQuestion(r.QuestionID, r.QuestionContent, r.QuestionCreatedAt)})
+	}
+	return page, next, nil
+}
+
+// ListMessages returns up to limit messages of the user's instance after
+// seq afterSeq, oldest first, and whether more follow.
+func (s *Store) ListMessages(ctx context.Context, userID, instanceID uuid.UUID, afterSeq int64, limit int) ([]Message, bool, error) {
+	if limit < 1 || limit > MaxPageSize {
+		return nil, false, Errorf(EInvalid, "limit must be from 1 to %d", MaxPageSize)
+	}
+	type page struct {
+		msgs []Message
+		more bool
+	}
+	res, err := withTx(ctx, s, func(q *Queries) (page, error) {
+		if _, err := q.GetInstance(ctx, GetInstanceParams{ID: instanceID, UserID: userID}); isNoRows(err) {
+			return page{}, Errorf(ENotFound, "Agent instance not found")
+		} else if err != nil {
+			return page{}, fmt.Errorf("get instance: %w", err)
+		}
+		msgs, err := q.ListInstanceMessages(ctx, ListInstanceMessagesParams{
+			AgentInstanceID: instanceID, UserID: userID, AfterSeq: afterSeq, Lim: int32(limit) + 1,
+		})
+		if err != nil {
+			return page{}, fmt.Errorf("list messages: %w", err)
+		}
+		if len(msgs) > limit {
+			return page{msgs[:limit], true}, nil
+		}
+		return page{msgs, false}, nil
+	})
+	return res.msgs, res.more, err
 }

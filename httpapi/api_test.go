@@ -55,7 +55,7 @@ func newBenchAPI(t testing.TB) *api {
 		t.Fatal(err)
 	}
 	srv := httpapi.New(httpapi.Config{
-		Store: store, Verifier: auth.NewVerifier(keys, store, auth.VerifierOptions{}),
+		Store: store, Verifier: auth.NewVerifier(keys, store, auth.VerifierOptions{}), Keys: keys,
 		Log: slog.New(slog.DiscardHandler),
 	})
 	ts := httptest.NewServer(srv)
@@ -69,11 +69,17 @@ func newBenchAPI(t testing.TB) *api {
 func (a *api) newUser() (uuid.UUID, string) {
 	a.t.Helper()
 	u := dbtest.User(a.t, a.store)
-	tok, _, err := auth.IssueToken(context.Background(), a.store, a.keys, u, "test", auth.ScopeAgent, nil)
+	return u, a.tokenFor(u, auth.ScopeAgent)
+}
+
+// tokenFor issues a token of scope for user.
+func (a *api) tokenFor(user uuid.UUID, scope auth.Scope) string {
+	a.t.Helper()
+	tok, _, err := auth.IssueToken(context.Background(), a.store, a.keys, user, "test", scope, nil)
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	return u, tok
+	return tok
 }
 
 type response struct {

@@ -26,6 +26,22 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/auth/verify",
 		endpoint(s, agent, principalUser, s.store.GetUser, renderVerify))
 
+	// The person's side (handoff's own routes).
+	user := auth.ScopeUser
+	s.mux.HandleFunc("GET /api/v1/agent-instances",
+		endpoint(s, user, parseListInstances, s.listInstances, renderInstancePage))
+	s.mux.HandleFunc("GET /api/v1/agent-instances/{agent_instance_id}",
+		endpoint(s, agent, pathRef("agent_instance_id"), s.getInstance, renderInstance))
+	s.mux.HandleFunc("GET /api/v1/agent-instances/{agent_instance_id}/messages",
+		endpoint(s, user, parseListMessages, s.listMessages, renderMessagePage))
+	s.mux.HandleFunc("POST /api/v1/agent-instances/{agent_instance_id}/messages",
+		endpoint(s, user, parsePersonMessage, s.store.CreateUserMessage, renderPersonMessage))
+	s.mux.HandleFunc("GET /api/v1/me", endpoint(s, agent, principalItself, s.me, renderMe))
+	s.mux.HandleFunc("POST /api/v1/auth/api-keys", endpoint(s, user, parseCreateKey, s.createKey, renderCreatedKey))
+	s.mux.HandleFunc("GET /api/v1/auth/api-keys", endpoint(s, user, principalUser, s.listKeys, renderKeys))
+	s.mux.HandleFunc("DELETE /api/v1/auth/api-keys/{key_id}",
+		endpoint(s, user, pathRef("key_id"), s.revokeKey, renderRevoked))
+
 	// Operations.
 	s.mux.HandleFunc("GET /{$}", s.root)
 	s.mux.HandleFunc("GET /health", s.health)

@@ -24,6 +24,8 @@ import (
 type Config struct {
 	Store    *db.Store
 	Verifier *auth.Verifier
+	// Keys signs the API keys users create (nil: creating keys fails).
+	Keys *auth.Keys
 	// Ready reports whether the server can take traffic (database reachable,
 	// schema at head); nil: ping the store.
 	Ready func(context.Context) error
@@ -34,6 +36,7 @@ type Config struct {
 type Server struct {
 	store    *db.Store
 	verifier *auth.Verifier
+	keys     *auth.Keys
 	ready    func(context.Context) error
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -41,7 +44,7 @@ type Server struct {
 
 // New returns the REST API as an http.Handler.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, verifier: cfg.Verifier, ready: cfg.Ready, log: cfg.Log, mux: http.NewServeMux()}
+	s := &Server{store: cfg.Store, verifier: cfg.Verifier, keys: cfg.Keys, ready: cfg.Ready, log: cfg.Log, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

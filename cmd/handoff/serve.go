@@ -171,6 +171,7 @@ func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) err
 	api := httpapi.New(httpapi.Config{
 		Store:    store,
 		Verifier: auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
+		Keys:     cfg.keys,
 		Ready: func(ctx context.Context) error {
 			atHead, err := migrator.AtHead(ctx)
 			if err == nil && !atHead {

@@ -15,22 +15,45 @@ SELECT * FROM agent_instances WHERE id = @id AND user_id = @user_id;
 SELECT * FROM agent_instances WHERE id = @id AND user_id = @user_id FOR UPDATE;
 
 -- name: GetInstanceWithAgent :one
-SELECT sqlc.embed(agent_instances), user_agents.name AS agent_type_name
-FROM agent_instances
-JOIN user_agents ON user_agents.id = agent_instances.user_agent_id
-    AND user_agents.user_id = agent_instances.user_id
-WHERE agent_instances.id = @id AND agent_instances.user_id = @user_id;
+SELECT sqlc.embed(i), ua.name AS agent_type_name,
+    -- no open question: the nil uuid (sqlc cannot see that the lateral join may be empty)
+    coalesce(q.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS question_id,
+    coalesce(q.content, '')::text AS question_content,
+    coalesce(q.created_at, 'epoch'::timestamptz)::timestamptz AS question_created_at
+FROM agent_instances i
+JOIN user_agents ua ON ua.id = i.user_agent_id AND ua.user_id = i.user_id
+LEFT JOIN LATERAL (
+    SELECT m.id, m.content, m.created_at FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
+        AND m.sender_type = 'AGENT' AND m.requires_user_input
+        AND NOT EXISTS (SELECT 1 FROM messages u
+                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
+    ORDER BY m.seq DESC LIMIT 1
+) q ON i.status = 'AWAITING_INPUT'
+WHERE i.id = @id AND i.user_id = @user_id;
+
+-- name: RecordUserMessage :exec
+-- After a user message: it answers a waiting question (AWAITING_INPUT ->
+-- ACTIVE; COMPLETED stays), counts as activity, and with mark_as_read moves
+-- the agent's read cursor to it.
+UPDATE agent_instances SET
+    status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
+    last_activity_at = now(),
+    last_read_message_id = CASE WHEN @mark_as_read::boolean THEN @message_id::uuid ELSE last_read_message_id END,
+    last_read_seq = CASE WHEN @mark_as_read::boolean THEN @message_seq::bigint ELSE last_read_seq END
+WHERE id = @id AND user_id = @user_id;
 
 -- name: SetReadCursor :exec
 UPDATE agent_instances SET last_read_message_id = @message_id::uuid, last_read_seq = @message_seq::bigint
 WHERE id = @id AND user_id = @user_id;
 
 -- name: SetStatusUnlessCompleted :exec
-UPDATE agent_instances SET status = @status
+UPDATE agent_instances SET status = @status, last_activity_at = now()
 WHERE id = @id AND user_id = @user_id AND status <> 'COMPLETED';
 
 -- name: EndInstance :one
-UPDATE agent_instances SET status = 'COMPLETED', ended_at = coalesce(ended_at, now())
+UPDATE agent_instances SET status = 'COMPLETED', ended_at = coalesce(ended_at, now()),
+    last_activity_at = CASE WHEN status = 'COMPLETED' THEN last_activity_at ELSE now() END
 WHERE id = @id AND user_id = @user_id
 RETURNING *;
 
@@ -44,3 +67,29 @@ RETURNING last_heartbeat_at;
 -- writing transaction, so it is delivered only if that commits; the
 -- payload is the instance id, never content.
 SELECT pg_notify('handoff_instance', sqlc.arg(instance_id)::text);
+
+-- name: ListInstances :many
+-- A page of the user's sessions, latest activity first, optionally of one
+-- status, after a (last_activity_at, id) cursor; with the open question of
+-- each waiting one (its latest question with no user message after it).
+SELECT sqlc.embed(i), ua.name AS agent_type_name,
+    -- no open question: the nil uuid (sqlc cannot see that the lateral join may be empty)
+    coalesce(q.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS question_id,
+    coalesce(q.content, '')::text AS question_content,
+    coalesce(q.created_at, 'epoch'::timestamptz)::timestamptz AS question_created_at
+FROM agent_instances i
+JOIN user_agents ua ON ua.id = i.user_agent_id AND ua.user_id = i.user_id
+LEFT JOIN LATERAL (
+    SELECT m.id, m.content, m.created_at FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
+        AND m.sender_type = 'AGENT' AND m.requires_user_input
+        AND NOT EXISTS (SELECT 1 FROM messages u
+                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
+    ORDER BY m.seq DESC LIMIT 1
+) q ON i.status = 'AWAITING_INPUT'
+WHERE i.user_id = @user_id
+    AND (sqlc.narg(status)::agent_status IS NULL OR i.status = sqlc.narg(status)::agent_status)
+    AND (sqlc.narg(before_at)::timestamptz IS NULL
+         OR (i.last_activity_at, i.id) < (sqlc.narg(before_at)::timestamptz, sqlc.narg(before_id)::uuid))
+ORDER BY i.last_activity_at DESC, i.id DESC
+LIMIT @lim;

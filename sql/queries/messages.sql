@@ -19,6 +19,7 @@ WITH msg AS (
                       WHEN @requires_user_input::boolean THEN 'AWAITING_INPUT'::agent_status
                       ELSE 'ACTIVE'::agent_status END,
         last_heartbeat_at = now(),
+        last_activity_at = now(),
         last_read_message_id = (SELECT id FROM msg),
         last_read_seq = (SELECT seq FROM msg),
         git_diff = CASE WHEN @set_git_diff::boolean THEN sqlc.narg(git_diff)::text ELSE agent_instances.git_diff END
@@ -55,3 +56,10 @@ WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id
     AND sender_type = 'USER' AND seq > @after_seq
 ORDER BY seq
 LIMIT 1;
+
+-- name: ListInstanceMessages :many
+-- A page of an instance's conversation, oldest first, after a seq.
+SELECT * FROM messages
+WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id AND seq > @after_seq
+ORDER BY seq
+LIMIT @lim;
