@@ -308,12 +308,20 @@ func (q *Queries) NotifyInstance(ctx context.Context, instanceID string) error {
 }
 
 const recordUserMessage = `-- name: RecordUserMessage :exec
-UPDATE agent_instances SET
-    status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
-    last_activity_at = now(),
-    last_read_message_id = CASE WHEN $1::boolean THEN $2::uuid ELSE last_read_message_id END,
-    last_read_seq = CASE WHEN $1::boolean THEN $3::bigint ELSE last_read_seq END
-WHERE id = $4 AND user_id = $5
+WITH upd AS (
+    UPDATE agent_instances SET
+        status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
+        last_activity_at = now(),
+        last_read_message_id = CASE WHEN $1::boolean THEN $2::uuid ELSE last_read_message_id END,
+        last_read_seq = CASE WHEN $1::boolean THEN $3::bigint ELSE last_read_seq END
+    WHERE agent_instances.id = $4::uuid AND agent_instances.user_id = $5::uuid
+    RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status
+), ev AS (
+    INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
+    SELECT upd.user_id, upd.id, 'message', $2::uuid, upd.status FROM upd
+    RETURNING user_id
+)
+SELECT pg_notify('handoff_user', user_id::text) FROM ev
 `
 
 type RecordUserMessageParams struct {
@@ -325,8 +333,8 @@ type RecordUserMessageParams struct {
 }
 
 // After a user message: it answers a waiting question (AWAITING_INPUT ->
-// ACTIVE; COMPLETED stays), counts as activity, and with mark_as_read moves
-// the agent's read cursor to it.
+// ACTIVE; COMPLETED stays), counts as activity, with mark_as_read moves
+// the agent's read cursor to it, and is an event of the live view.
 func (q *Queries) RecordUserMessage(ctx context.Context, arg RecordUserMessageParams) error {
 	_, err := q.db.Exec(ctx, recordUserMessage,
 		arg.MarkAsRead,

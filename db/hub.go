@@ -14,8 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// NotifyChannel is the channel writes announce changed instances on.
-const NotifyChannel = "handoff_instance"
+// NotifyChannel is the channel writes announce changed instances on;
+// UserChannel the one events of a user's live view are announced on. Both
+// carry ids only, and the hub keys its waiters by that id.
+const (
+	NotifyChannel = "handoff_instance"
+	UserChannel   = "handoff_user"
+)
 
 // ListenerAppName is the application_name of the hub's connection.
 const ListenerAppName = "handoff-listener"
@@ -41,6 +46,7 @@ type Hub struct {
 
 	listening chan struct{} // closed on the first LISTEN
 	once      sync.Once
+	stopped   chan struct{} // closed by Close
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -56,13 +62,15 @@ func NewHub(cfg *pgx.ConnConfig, log *slog.Logger) *Hub {
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["application_name"] = ListenerAppName
-	h := &Hub{log: log, subs: map[uuid.UUID]map[*Subscription]struct{}{}, listening: make(chan struct{}), done: make(chan struct{})}
+	h := &Hub{log: log, subs: map[uuid.UUID]map[*Subscription]struct{}{}, listening: make(chan struct{}), done: make(chan struct{}),
+		stopped: make(chan struct{})}
 	h.listener = &pgxlisten.Listener{
 		Connect:        func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) },
 		LogError:       func(ctx context.Context, err error) { h.log.WarnContext(ctx, "listener", "err", err) },
 		ReconnectDelay: 250 * time.Millisecond,
 	}
 	h.listener.Handle(NotifyChannel, hubHandler{h})
+	h.listener.Handle(UserChannel, hubHandler{h})
 	return h
 }
 
@@ -80,6 +88,9 @@ func (h *Hub) Start() {
 // has (shutdown does not keep requests waiting).
 func (h *Hub) Close() {
 	h.mu.Lock()
+	if !h.closed {
+		close(h.stopped)
+	}
 	h.closed = true
 	h.mu.Unlock()
 	h.wakeAll()
@@ -88,6 +99,10 @@ func (h *Hub) Close() {
 		<-h.done
 	}
 }
+
+// Stopped is closed when the hub closes (the process shuts down): streams
+// end then.
+func (h *Hub) Stopped() <-chan struct{} { return h.stopped }
 
 // Listening is closed once the hub has listened at least once.
 func (h *Hub) Listening() <-chan struct{} { return h.listening }
@@ -138,6 +153,9 @@ func (h *Hub) Subscribe(id uuid.UUID) *Subscription {
 // Close removes the subscription.
 func (s *Subscription) Close() {
 	h := s.hub
+	if h == nil {
+		return
+	}
 	h.mu.Lock()
 	if m := h.subs[s.id]; m != nil {
 		if _, ok := m[s]; ok {

@@ -281,6 +281,13 @@ func (s *Store) RequestInput(ctx context.Context, userID, messageID uuid.UUID) (
 		if err := notify(ctx, q, inst.ID); err != nil {
 			return RequestInputResult{}, err
 		}
+		inst, err = q.GetInstance(ctx, GetInstanceParams{ID: inst.ID, UserID: userID})
+		if err != nil {
+			return RequestInputResult{}, fmt.Errorf("get instance: %w", err)
+		}
+		if err := recordEvent(ctx, q, inst, EventMessage, &msg.ID); err != nil {
+			return RequestInputResult{}, err
+		}
 		return RequestInputResult{MessageID: msg.ID, InstanceID: inst.ID, Messages: read.Messages, Status: read.Status}, nil
 	})
 	if err == nil {

@@ -107,9 +107,14 @@ WITH msg AS (
         last_read_seq = (SELECT seq FROM msg),
         git_diff = CASE WHEN $6::boolean THEN $7::text ELSE agent_instances.git_diff END
     WHERE agent_instances.id = $2::uuid AND agent_instances.user_id = $1::uuid
-    RETURNING agent_instances.id
+    RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status
+), ev AS (
+    INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
+    SELECT inst.user_id, inst.id, 'message', msg.id, inst.status FROM msg, inst
+    RETURNING user_id, agent_instance_id
 )
-SELECT msg.id, msg.seq, msg.user_id, msg.agent_instance_id, msg.sender_type, msg.content, msg.requires_user_input, msg.message_metadata, msg.created_at FROM msg, (SELECT pg_notify('handoff_instance', id::text) FROM inst) AS notified
+SELECT msg.id, msg.seq, msg.user_id, msg.agent_instance_id, msg.sender_type, msg.content, msg.requires_user_input, msg.message_metadata, msg.created_at FROM msg,
+    (SELECT pg_notify('handoff_instance', agent_instance_id::text), pg_notify('handoff_user', user_id::text) FROM ev) AS notified
 `
 
 type InsertAgentMessageParams struct {
@@ -136,8 +141,9 @@ type InsertAgentMessageRow struct {
 
 // An agent message and all it does, in one statement (one round trip): the
 // message; the instance's status (a question waits for input; COMPLETED
-// stays), heartbeat, read cursor (moved to the new message) and git diff
-// (replaced when set_git_diff); and the notification of the change.
+// stays), heartbeat, activity, read cursor (moved to the new message) and
+// git diff (replaced when set_git_diff); the event for the person's live
+// view; and the notifications of the change.
 func (q *Queries) InsertAgentMessage(ctx context.Context, arg InsertAgentMessageParams) (InsertAgentMessageRow, error) {
 	row := q.db.QueryRow(ctx, insertAgentMessage,
 		arg.UserID,

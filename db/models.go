@@ -173,6 +173,17 @@ type AgentInstance struct {
 	LastActivityAt    time.Time   `json:"last_activity_at"`
 }
 
+type Event struct {
+	Seq             int64       `json:"seq"`
+	Xid             int64       `json:"xid"`
+	UserID          uuid.UUID   `json:"user_id"`
+	AgentInstanceID uuid.UUID   `json:"agent_instance_id"`
+	Kind            string      `json:"kind"`
+	MessageID       *uuid.UUID  `json:"message_id"`
+	Status          AgentStatus `json:"status"`
+	CreatedAt       time.Time   `json:"created_at"`
+}
+
 type IdempotencyKey struct {
 	UserID      uuid.UUID `json:"user_id"`
 	Operation   string    `json:"operation"`

@@ -64,7 +64,7 @@ func newInstance(ctx context.Context, q *Queries, userID, id uuid.UUID, agentTyp
 	} else if err != nil {
 		return AgentInstance{}, fmt.Errorf("create instance: %w", err)
 	}
-	return inst, nil
+	return inst, recordEvent(ctx, q, inst, EventInstance, nil)
 }
 
 // EndSessionResult is an ended session.
@@ -82,6 +82,9 @@ func (s *Store) EndSession(ctx context.Context, userID, instanceID uuid.UUID) (E
 			return EndSessionResult{}, Errorf(ENotFound, "Agent instance not found")
 		} else if err != nil {
 			return EndSessionResult{}, fmt.Errorf("end instance: %w", err)
+		}
+		if err := recordEvent(ctx, q, inst, EventStatus, nil); err != nil {
+			return EndSessionResult{}, err
 		}
 		return EndSessionResult{InstanceID: inst.ID, FinalStatus: inst.Status}, notify(ctx, q, inst.ID)
 	})

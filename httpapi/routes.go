@@ -37,6 +37,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /api/v1/agent-instances/{agent_instance_id}/messages",
 		endpoint(s, user, parsePersonMessage, s.store.CreateUserMessage, renderPersonMessage))
 	s.mux.HandleFunc("GET /api/v1/me", endpoint(s, agent, principalItself, s.me, renderMe))
+	s.mux.HandleFunc("GET /api/v1/events", s.authed(user, s.events))
 	s.mux.HandleFunc("POST /api/v1/auth/api-keys", endpoint(s, user, parseCreateKey, s.createKey, renderCreatedKey))
 	s.mux.HandleFunc("GET /api/v1/auth/api-keys", endpoint(s, user, principalUser, s.listKeys, renderKeys))
 	s.mux.HandleFunc("DELETE /api/v1/auth/api-keys/{key_id}",

@@ -26,6 +26,8 @@ type Config struct {
 	Verifier *auth.Verifier
 	// Keys signs the API keys users create (nil: creating keys fails).
 	Keys *auth.Keys
+	// Heartbeat is the idle interval of event streams (DefaultHeartbeat).
+	Heartbeat time.Duration
 	// Ready reports whether the server can take traffic (database reachable,
 	// schema at head); nil: ping the store.
 	Ready func(context.Context) error
@@ -34,12 +36,13 @@ type Config struct {
 
 // Server serves the REST API.
 type Server struct {
-	store    *db.Store
-	verifier *auth.Verifier
-	keys     *auth.Keys
-	ready    func(context.Context) error
-	log      *slog.Logger
-	mux      *http.ServeMux
+	store           *db.Store
+	verifier        *auth.Verifier
+	keys            *auth.Keys
+	streamHeartbeat time.Duration
+	ready           func(context.Context) error
+	log             *slog.Logger
+	mux             *http.ServeMux
 }
 
 // New returns the REST API as an http.Handler.
@@ -50,6 +53,10 @@ func New(cfg Config) *Server {
 	}
 	if s.ready == nil {
 		s.ready = s.store.Ping
+	}
+	s.streamHeartbeat = cfg.Heartbeat
+	if s.streamHeartbeat <= 0 {
+		s.streamHeartbeat = DefaultHeartbeat
 	}
 	s.routes()
 	return s

@@ -34,14 +34,22 @@ WHERE i.id = @id AND i.user_id = @user_id;
 
 -- name: RecordUserMessage :exec
 -- After a user message: it answers a waiting question (AWAITING_INPUT ->
--- ACTIVE; COMPLETED stays), counts as activity, and with mark_as_read moves
--- the agent's read cursor to it.
-UPDATE agent_instances SET
-    status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
-    last_activity_at = now(),
-    last_read_message_id = CASE WHEN @mark_as_read::boolean THEN @message_id::uuid ELSE last_read_message_id END,
-    last_read_seq = CASE WHEN @mark_as_read::boolean THEN @message_seq::bigint ELSE last_read_seq END
-WHERE id = @id AND user_id = @user_id;
+-- ACTIVE; COMPLETED stays), counts as activity, with mark_as_read moves
+-- the agent's read cursor to it, and is an event of the live view.
+WITH upd AS (
+    UPDATE agent_instances SET
+        status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
+        last_activity_at = now(),
+        last_read_message_id = CASE WHEN @mark_as_read::boolean THEN @message_id::uuid ELSE last_read_message_id END,
+        last_read_seq = CASE WHEN @mark_as_read::boolean THEN @message_seq::bigint ELSE last_read_seq END
+    WHERE agent_instances.id = @id::uuid AND agent_instances.user_id = @user_id::uuid
+    RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status
+), ev AS (
+    INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
+    SELECT upd.user_id, upd.id, 'message', @message_id::uuid, upd.status FROM upd
+    RETURNING user_id
+)
+SELECT pg_notify('handoff_user', user_id::text) FROM ev;
 
 -- name: SetReadCursor :exec
 UPDATE agent_instances SET last_read_message_id = @message_id::uuid, last_read_seq = @message_seq::bigint

@@ -6,8 +6,9 @@ RETURNING *;
 -- name: InsertAgentMessage :one
 -- An agent message and all it does, in one statement (one round trip): the
 -- message; the instance's status (a question waits for input; COMPLETED
--- stays), heartbeat, read cursor (moved to the new message) and git diff
--- (replaced when set_git_diff); and the notification of the change.
+-- stays), heartbeat, activity, read cursor (moved to the new message) and
+-- git diff (replaced when set_git_diff); the event for the person's live
+-- view; and the notifications of the change.
 WITH msg AS (
     INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
     VALUES (@user_id::uuid, @agent_instance_id::uuid, 'AGENT', @content::text, @requires_user_input::boolean,
@@ -24,9 +25,14 @@ WITH msg AS (
         last_read_seq = (SELECT seq FROM msg),
         git_diff = CASE WHEN @set_git_diff::boolean THEN sqlc.narg(git_diff)::text ELSE agent_instances.git_diff END
     WHERE agent_instances.id = @agent_instance_id::uuid AND agent_instances.user_id = @user_id::uuid
-    RETURNING agent_instances.id
+    RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status
+), ev AS (
+    INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
+    SELECT inst.user_id, inst.id, 'message', msg.id, inst.status FROM msg, inst
+    RETURNING user_id, agent_instance_id
 )
-SELECT msg.* FROM msg, (SELECT pg_notify('handoff_instance', id::text) FROM inst) AS notified;
+SELECT msg.* FROM msg,
+    (SELECT pg_notify('handoff_instance', agent_instance_id::text), pg_notify('handoff_user', user_id::text) FROM ev) AS notified;
 
 -- name: ListUserMessagesAfter :many
 -- The queue: the instance's USER messages after a seq (0 = from the start).
