@@ -7,6 +7,10 @@ import (
 )
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
+	if wantsHTML(r) {
+		s.home(w, r)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"message": "Agent Dashboard Unified Server",
 		"version": "1.0.0",

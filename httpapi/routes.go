@@ -43,7 +43,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("DELETE /api/v1/auth/api-keys/{key_id}",
 		endpoint(s, user, pathRef("key_id"), s.revokeKey, renderRevoked))
 
-	// Operations.
+	// The web page.
+	s.webRoutes()
+
+	// Operations. GET / is the page for browsers, Omnara's JSON otherwise.
 	s.mux.HandleFunc("GET /{$}", s.root)
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /healthz", s.healthz)

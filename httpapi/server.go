@@ -182,8 +182,17 @@ func (s *Server) authed(required auth.Scope, h func(http.ResponseWriter, *http.R
 	}
 }
 
+// authenticate reads the bearer token; a GET without one may use the web
+// page's session cookie instead (the page's live updates: EventSource sends
+// no headers). Writes always need the header, so the cookie cannot be
+// turned against the API by another site.
 func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 	raw, err := auth.BearerToken(r)
+	if errors.Is(err, auth.ErrNoToken) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if c, cerr := r.Cookie(SessionCookie); cerr == nil && c.Value != "" {
+			raw, err = c.Value, nil
+		}
+	}
 	if err != nil {
 		return auth.Principal{}, err
 	}

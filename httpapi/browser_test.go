@@ -1,0 +1,135 @@
+package httpapi_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"github.com/handoffhq/handoff/auth"
+)
+
+// chromium finds Debian's chromium (or CHROME_PATH). CI installs it; on a
+// machine without it the browser test is skipped, except under CI.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("CHROME_PATH"), "chromium", "chromium-browser", "google-chrome"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium to drive (CI must install it)")
+	}
+	t.Skip("no chromium on this machine (apt-get install chromium)")
+	return ""
+}
+
+// The whole loop in a real browser: a person signs in, a question an agent
+// asks through REST shows up live, the person answers, and the waiting
+// agent receives the answer.
+func TestBrowserAnswersAWaitingAgent(t *testing.T) {
+	exe := chromium(t)
+	a := newAPI(t)
+	person := a.tokenFor(a.user, auth.ScopeUser)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
+	defer cancel()
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	run("sign in",
+		chromedp.Navigate(a.ts.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), person),
+		chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(`//h1[text()="Sessions"]`),
+	)
+
+	// The agent works, then asks; the open page shows the question live.
+	inst := uuid.NewString()
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"Claude Code","content":"Ran the tests: <b>all green</b><script>window.pwned=1</script>",
+		"git_diff":"diff --git a/main.go b/main.go\nindex 83db48f..bf269f4 100644\n--- a/main.go\n+++ b/main.go\n@@ -1,3 +1,3 @@\n package main\n-func old() {}\n+func release() {}"}`)
+	q := a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","content":"Ship release 1.2 to production?","requires_user_input":true}`)
+	run("see the question live", chromedp.WaitVisible(`//p[@class="question" and contains(., "Ship release 1.2")]`))
+
+	// The agent waits for the answer as Omnara's SDK does (here a long poll).
+	answer := make(chan string, 1)
+	go func() {
+		r := a.call("GET", "/api/v1/messages/pending?agent_instance_id="+inst+"&last_read_message_id="+q["message_id"].(string)+"&wait=60", a.token, "")
+		if r.status != 200 {
+			answer <- "error"
+			return
+		}
+		msgs, _ := r.json(t)["messages"].([]any)
+		if len(msgs) != 1 {
+			answer <- "no message"
+			return
+		}
+		answer <- msgs[0].(map[string]any)["content"].(string)
+	}()
+
+	run("open the session",
+		chromedp.Click(`//a[contains(., "Ship release 1.2")]`),
+		chromedp.WaitVisible(chromedp.ID("content")),
+		chromedp.WaitVisible(`//div[@class="text" and contains(., "<script>window.pwned=1</script>")]`),
+	)
+	pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned === 1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("answer",
+		chromedp.SendKeys(chromedp.ID("content"), "Yes, ship it."),
+		chromedp.Submit(chromedp.ID("content")),
+		chromedp.WaitVisible(`//li[contains(@class, "USER")]//div[contains(., "Yes, ship it.")]`),
+	)
+	if pwned {
+		t.Fatal("the page ran a script an agent wrote")
+	}
+	select {
+	case got := <-answer:
+		if got != "Yes, ship it." {
+			t.Fatalf("the agent received %q", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the waiting agent got no answer")
+	}
+
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "handoff-browser-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "session-view.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the session view: %s", path)
+	if !strings.HasPrefix(string(shot[:8]), "\x89PNG") {
+		t.Fatal("screenshot is not a PNG")
+	}
+}

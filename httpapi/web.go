@@ -1,0 +1,359 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/db"
+)
+
+// The web page: a person signs in with a user token (kept in an HttpOnly,
+// SameSite=Strict cookie), sees the sessions with those waiting for input
+// on top, reads a conversation and its latest git diff, answers, and
+// manages agent keys. Server-rendered html/template (which escapes all an
+// agent wrote), embedded assets, a little plain JavaScript for live
+// updates; no build step, nothing from elsewhere.
+
+//go:embed web
+var webFiles embed.FS
+
+// SessionCookie holds the signed-in person's token.
+const SessionCookie = "handoff_session"
+
+var pages = map[string]*template.Template{}
+
+func init() {
+	funcs := template.FuncMap{
+		"ago":        ago,
+		"date":       func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+		"statusText": func(s db.AgentStatus) string { return strings.ToLower(strings.ReplaceAll(string(s), "_", " ")) },
+	}
+	for _, p := range []string{"login", "list", "session", "keys"} {
+		pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(webFiles, "web/layout.html", "web/"+p+".html"))
+	}
+}
+
+func ago(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + " min ago"
+	case d < 24*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + " h ago"
+	}
+	return t.UTC().Format("2 Jan 15:04")
+}
+
+// pageData is what every page's layout reads.
+type pageData struct {
+	Title, Page, CSRF string
+	SignedIn          bool
+	// EventsFrom is where the page's live updates start: the event stream
+	// as of rendering, so nothing that happens after is missed.
+	EventsFrom string
+	InstanceID string
+	Error      string
+
+	Waiting, Others []db.InstanceInfo
+
+	Instance *db.InstanceInfo
+	Messages []db.Message
+	AfterSeq int64
+	Diff     []diffLine
+	CanReply bool
+
+	Keys     []db.APIKey
+	NewToken string
+}
+
+type diffLine struct{ Class, Text string }
+
+func (s *Server) webRoutes() {
+	static, err := fs.Sub(webFiles, "web")
+	if err != nil {
+		panic(err)
+	}
+	s.mux.Handle("GET /static/", http.FileServerFS(static))
+	// Forms are same-origin only (Sec-Fetch-Site / Origin), and carry a
+	// token derived from the session as well.
+	cop := http.NewCrossOriginProtection()
+	post := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, cop.Handler(h)) }
+	post("POST /login", s.login)
+	post("POST /logout", s.signedIn(s.logout))
+	s.mux.HandleFunc("GET /sessions/{id}", s.signedIn(s.sessionPage))
+	post("POST /sessions/{id}/reply", s.signedIn(s.reply))
+	s.mux.HandleFunc("GET /keys", s.signedIn(s.keysPage))
+	post("POST /keys", s.signedIn(s.createKeyForm))
+	post("POST /keys/{id}/revoke", s.signedIn(s.revokeKeyForm))
+}
+
+// csrfToken is derived from the session token: only who holds the cookie's
+// value can compute it.
+func csrfToken(sessionToken string) string {
+	sum := sha256.Sum256([]byte("handoff-csrf:" + sessionToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// cookiePrincipal verifies the session cookie (a user-scope token).
+func (s *Server) cookiePrincipal(r *http.Request) (auth.Principal, string, bool) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return auth.Principal{}, "", false
+	}
+	p, err := s.verifier.Verify(r.Context(), c.Value)
+	if err != nil || !p.Allows(auth.ScopeUser) {
+		return auth.Principal{}, "", false
+	}
+	return p, c.Value, true
+}
+
+type webSession struct {
+	p    auth.Principal
+	csrf string
+}
+
+// signedIn runs h for a signed-in person; others go to the sign-in page.
+// Posted forms must carry the session's CSRF token.
+func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, webSession)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, tok, ok := s.cookiePrincipal(r)
+		if !ok {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/", http.StatusSeeOther)
+				return
+			}
+			writeProblem(w, http.StatusUnauthorized, "sign in first")
+			return
+		}
+		ws := webSession{p: p, csrf: csrfToken(tok)}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ws.csrf)) != 1 {
+				writeProblem(w, http.StatusForbidden, "the form is stale or not from this site; reload the page")
+				return
+			}
+		}
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.user = p.UserID.String()
+		}
+		h(w, r, ws)
+	}
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
+	d.Page = page
+	if d.SignedIn {
+		if c, err := s.store.EventsStart(r.Context()); err == nil {
+			d.EventsFrom = fmt.Sprintf("%d.%d", c.Xid, c.Seq)
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "same-origin")
+	w.WriteHeader(status)
+	if err := pages[page].ExecuteTemplate(w, "layout", d); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", "page", page, "err", err)
+	}
+}
+
+// wantsHTML tells a browser (the page) from an API client (Omnara's JSON).
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// home is the sign-in page or the session list.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	p, tok, ok := s.cookiePrincipal(r)
+	if !ok {
+		s.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in"})
+		return
+	}
+	items, _, err := s.store.ListInstances(r.Context(), p.UserID, nil, nil, db.MaxPageSize)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	d := pageData{Title: "Sessions", SignedIn: true, CSRF: csrfToken(tok)}
+	for _, it := range items {
+		if it.Status == db.AgentStatusAWAITINGINPUT {
+			d.Waiting = append(d.Waiting, it)
+		} else {
+			d.Others = append(d.Others, it)
+		}
+	}
+	s.render(w, r, http.StatusOK, "list", d)
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	tok := strings.TrimSpace(r.PostFormValue("token"))
+	p, err := s.verifier.Verify(r.Context(), tok)
+	if err != nil || !p.Allows(auth.ScopeUser) {
+		msg := "That token is not valid."
+		if err == nil {
+			msg = "That is an agent key; sign in with a user token."
+		}
+		s.render(w, r, http.StatusUnauthorized, "login", pageData{Title: "Sign in", Error: msg})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https", MaxAge: 30 * 24 * 3600,
+	})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ webSession) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// maxShownMessages is how much of a conversation the page shows (the end).
+const maxShownMessages = 500
+
+func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSession) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, http.StatusNotFound, "no such session")
+		return
+	}
+	inst, err := s.store.GetInstance(r.Context(), ws.p.UserID, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var msgs []db.Message
+	after := int64(0)
+	for {
+		page, more, err := s.store.ListMessages(r.Context(), ws.p.UserID, id, after, db.MaxPageSize)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		msgs = append(msgs, page...)
+		if len(msgs) > maxShownMessages {
+			msgs = msgs[len(msgs)-maxShownMessages:]
+		}
+		if !more || len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1].Seq
+	}
+	d := pageData{Title: inst.AgentTypeName, SignedIn: true, CSRF: ws.csrf, InstanceID: id.String(),
+		Instance: &inst, Messages: msgs, CanReply: inst.Status != db.AgentStatusCOMPLETED,
+		Waiting: nil}
+	if len(msgs) > 0 {
+		d.AfterSeq = msgs[len(msgs)-1].Seq
+	}
+	if inst.Status == db.AgentStatusAWAITINGINPUT {
+		d.Waiting = []db.InstanceInfo{inst}
+	}
+	if inst.GitDiff != nil {
+		d.Diff = diffLines(*inst.GitDiff)
+	}
+	s.render(w, r, http.StatusOK, "session", d)
+}
+
+func diffLines(diff string) []diffLine {
+	lines := strings.Split(diff, "\n")
+	out := make([]diffLine, len(lines))
+	for i, l := range lines {
+		c := ""
+		switch {
+		case strings.HasPrefix(l, "diff --git"):
+			c = "file"
+		case strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "---"):
+			c = "file"
+		case strings.HasPrefix(l, "@@"):
+			c = "hunk"
+		case strings.HasPrefix(l, "+"):
+			c = "add"
+		case strings.HasPrefix(l, "-"):
+			c = "del"
+		}
+		out[i] = diffLine{Class: c, Text: l}
+	}
+	return out
+}
+
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, ws webSession) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, http.StatusNotFound, "no such session")
+		return
+	}
+	_, err = s.store.CreateUserMessage(r.Context(), db.CreateUserMessageParams{
+		UserID: ws.p.UserID, InstanceID: id, Content: r.PostFormValue("content"),
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/sessions/"+id.String(), http.StatusSeeOther)
+}
+
+func (s *Server) keysPage(w http.ResponseWriter, r *http.Request, ws webSession) {
+	s.renderKeys(w, r, ws, http.StatusOK, "", "")
+}
+
+func (s *Server) renderKeys(w http.ResponseWriter, r *http.Request, ws webSession, status int, newToken, errMsg string) {
+	keys, err := s.store.ListAPIKeys(r.Context(), ws.p.UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.render(w, r, status, "keys", pageData{Title: "API keys", SignedIn: true, CSRF: ws.csrf, Keys: keys,
+		NewToken: newToken, Error: errMsg})
+}
+
+func (s *Server) createKeyForm(w http.ResponseWriter, r *http.Request, ws webSession) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	if name == "" || len(name) > 255 {
+		s.renderKeys(w, r, ws, http.StatusUnprocessableEntity, "", "Give the key a name (up to 255 characters).")
+		return
+	}
+	var expires *time.Time
+	if v := r.PostFormValue("expires_in_days"); v != "" {
+		days, err := strconv.Atoi(v)
+		if err != nil || days < 1 || days > MaxKeyDays {
+			s.renderKeys(w, r, ws, http.StatusUnprocessableEntity, "", "Pick an expiry from the list.")
+			return
+		}
+		t := time.Now().Add(time.Duration(days) * 24 * time.Hour).Truncate(time.Second)
+		expires = &t
+	}
+	k, err := s.createKey(r.Context(), newKey{p: ws.p, name: name, scope: auth.ScopeAgent, expires: expires})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.renderKeys(w, r, ws, http.StatusCreated, k.token, "")
+}
+
+func (s *Server) revokeKeyForm(w http.ResponseWriter, r *http.Request, ws webSession) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, http.StatusNotFound, "no such key")
+		return
+	}
+	if _, err := s.revokeKey(r.Context(), instanceRef{ws.p.UserID, id}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/keys", http.StatusSeeOther)
+}

@@ -1,0 +1,67 @@
+// Live updates for handoff's page: the event stream of the signed-in user
+// (its cookie authenticates the stream). Everything an agent wrote is put
+// in the page as text, never as HTML.
+(function () {
+  "use strict";
+  var page = document.body.dataset.page;
+  if (page !== "list" && page !== "session") return;
+  var instance = document.body.dataset.instance;
+  var list = document.getElementById("messages");
+  var reloading = null;
+
+  function reloadSoon() {
+    if (reloading) return;
+    reloading = setTimeout(function () { location.reload(); }, 150);
+  }
+
+  function ago() { return "just now"; }
+
+  function append(m) {
+    if (list.querySelector('[data-seq="' + m.seq + '"]')) return;
+    var li = document.createElement("li");
+    li.className = "msg " + m.sender_type + (m.requires_user_input ? " question" : "");
+    li.dataset.seq = m.seq;
+    var who = document.createElement("div");
+    who.className = "who";
+    who.textContent = (m.sender_type === "AGENT" ? "agent" : "you") + (m.requires_user_input ? " · question" : "") + " · " + ago();
+    var text = document.createElement("div");
+    text.className = "text";
+    text.textContent = m.content;
+    li.appendChild(who);
+    li.appendChild(text);
+    list.appendChild(li);
+    list.dataset.afterSeq = m.seq;
+    li.scrollIntoView({ block: "end" });
+  }
+
+  function fetchNew() {
+    var after = list.dataset.afterSeq || "0";
+    fetch("/api/v1/agent-instances/" + instance + "/messages?after_seq=" + after + "&limit=200", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (page) { if (page) page.messages.forEach(append); });
+  }
+
+  function setStatus(status) {
+    var badge = document.getElementById("status");
+    if (!badge || badge.textContent === status) return;
+    // The reply box reads differently while a question waits: redraw.
+    if ((status === "AWAITING_INPUT") !== badge.classList.contains("AWAITING_INPUT")) {
+      var box = document.getElementById("content");
+      if (!box || box.value === "") { reloadSoon(); return; }
+    }
+    badge.className = "badge " + status;
+    badge.textContent = status.replace("_", " ").toLowerCase();
+  }
+
+  // Start where the page was rendered: nothing after it is missed.
+  var from = document.body.dataset.eventsFrom || "";
+  var es = new EventSource("/api/v1/events" + (from ? "?last_event_id=" + encodeURIComponent(from) : ""));
+  function handle(e) {
+    var ev = JSON.parse(e.data);
+    if (page === "list") { reloadSoon(); return; }
+    if (ev.agent_instance_id !== instance) return;
+    fetchNew();
+    setStatus(ev.status);
+  }
+  ["message", "status", "instance"].forEach(function (k) { es.addEventListener(k, handle); });
+})();
