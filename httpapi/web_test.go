@@ -1,0 +1,132 @@
+package httpapi_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/httpapi"
+)
+
+// form posts a form as a browser on the page would, with a session cookie.
+func (a *api) form(path, cookie string, values url.Values, headers ...string) *http.Response {
+	a.t.Helper()
+	req, _ := http.NewRequest("POST", a.ts.URL+path, strings.NewReader(values.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: httpapi.SessionCookie, Value: cookie})
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	client := *a.ts.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := client.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
+
+func TestWebSignInAndFormSafety(t *testing.T) {
+	a := newAPI(t)
+	person := a.tokenFor(a.user, auth.ScopeUser)
+	inst := uuid.NewString()
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"x","content":"q?","requires_user_input":true}`)
+
+	// Browsers get the page, API clients Omnara's JSON.
+	if r := a.call("GET", "/", "", "", "Accept", "text/html"); r.status != 200 || !strings.Contains(string(r.body), `name="token"`) {
+		t.Fatalf("sign-in page: %d", r.status)
+	}
+	if r := a.call("GET", "/", "", ""); r.json(t)["message"] != "Agent Dashboard Unified Server" {
+		t.Fatal("API root lost its JSON")
+	}
+
+	if res := a.form("/login", "", url.Values{"token": {a.token}}); res.StatusCode != 401 {
+		t.Fatalf("sign in with an agent key: %d", res.StatusCode)
+	}
+	res := a.form("/login", "", url.Values{"token": {person}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", res.StatusCode)
+	}
+	var cookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == httpapi.SessionCookie {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie %+v", cookie)
+	}
+
+	page := func(path string) response {
+		req, _ := http.NewRequest("GET", a.ts.URL+path, nil)
+		req.Header.Set("Accept", "text/html")
+		req.AddCookie(cookie)
+		r, err := a.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var b strings.Builder
+		_, _ = copyBody(&b, r)
+		return response{status: r.StatusCode, header: r.Header, body: []byte(b.String())}
+	}
+	sess := page("/sessions/" + inst)
+	if sess.status != 200 || !strings.Contains(string(sess.body), "q?") {
+		t.Fatalf("session page: %d", sess.status)
+	}
+	csrf := between(string(sess.body), `name="csrf" value="`, `"`)
+	if csrf == "" {
+		t.Fatal("no csrf token on the page")
+	}
+	before := a.count("messages")
+	reply := "/sessions/" + inst + "/reply"
+	if r := a.form(reply, cookie.Value, url.Values{"content": {"no token"}}); r.StatusCode != 403 {
+		t.Fatalf("reply without the form token: %d", r.StatusCode)
+	}
+	if r := a.form(reply, cookie.Value, url.Values{"content": {"x"}, "csrf": {csrf}}, "Sec-Fetch-Site", "cross-site"); r.StatusCode != 403 {
+		t.Fatalf("cross-site reply: %d", r.StatusCode)
+	}
+	if r := a.form(reply, "", url.Values{"content": {"x"}, "csrf": {csrf}}); r.StatusCode != 401 {
+		t.Fatalf("reply signed out: %d", r.StatusCode)
+	}
+	if a.count("messages") != before {
+		t.Fatal("a refused form wrote")
+	}
+	if r := a.form(reply, cookie.Value, url.Values{"content": {"yes"}, "csrf": {csrf}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reply: %d", r.StatusCode)
+	}
+	if a.count("messages") != before+1 {
+		t.Fatal("the reply was not stored")
+	}
+	// The cookie reads the API (the page's live updates) but never writes.
+	req, _ := http.NewRequest("POST", a.ts.URL+"/api/v1/agent-instances/"+inst+"/messages", strings.NewReader(`{"content":"x"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.AddCookie(cookie)
+	if r, err := a.ts.Client().Do(req); err != nil || r.StatusCode != 401 {
+		t.Fatalf("API write with the cookie: %v %v", r.StatusCode, err)
+	}
+	// Signed out, pages send you to sign in.
+	if r := a.form("/logout", cookie.Value, url.Values{"csrf": {csrf}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", r.StatusCode)
+	}
+}
+
+func between(s, start, end string) string {
+	_, after, ok := strings.Cut(s, start)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(after, end)
+	return v
+}
+
+func copyBody(b *strings.Builder, r *http.Response) (int64, error) { return io.Copy(b, r.Body) }
