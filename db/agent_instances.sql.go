@@ -119,55 +119,32 @@ func (q *Queries) GetInstance(ctx context.Context, arg GetInstanceParams) (Agent
 	return i, err
 }
 
-const getInstanceWithAgent = `-- name: GetInstanceWithAgent :one
-SELECT i.id, i.user_id, i.user_agent_id, i.status, i.name, i.instance_metadata, i.git_diff, i.started_at, i.ended_at, i.last_heartbeat_at, i.last_read_message_id, i.last_read_seq, i.last_activity_at, ua.name AS agent_type_name,
-    -- no open question: the nil uuid (sqlc cannot see that the lateral join may be empty)
-    coalesce(q.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS question_id,
-    coalesce(q.content, '')::text AS question_content,
-    coalesce(q.created_at, 'epoch'::timestamptz)::timestamptz AS question_created_at
-FROM agent_instances i
-JOIN user_agents ua ON ua.id = i.user_agent_id AND ua.user_id = i.user_id
-LEFT JOIN LATERAL (
-    SELECT m.id, m.content, m.created_at FROM messages m
-    WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
-        AND m.sender_type = 'AGENT' AND m.requires_user_input
-        AND NOT EXISTS (SELECT 1 FROM messages u
-                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
-    ORDER BY m.seq DESC LIMIT 1
-) q ON i.status = 'AWAITING_INPUT'
-WHERE i.id = $1 AND i.user_id = $2
+const getInstanceOverview = `-- name: GetInstanceOverview :one
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, agent_type_name, question_id, question_content, question_created_at FROM instance_overview WHERE id = $1 AND user_id = $2
 `
 
-type GetInstanceWithAgentParams struct {
+type GetInstanceOverviewParams struct {
 	ID     uuid.UUID `json:"id"`
 	UserID uuid.UUID `json:"user_id"`
 }
 
-type GetInstanceWithAgentRow struct {
-	AgentInstance     AgentInstance `json:"agent_instance"`
-	AgentTypeName     string        `json:"agent_type_name"`
-	QuestionID        uuid.UUID     `json:"question_id"`
-	QuestionContent   string        `json:"question_content"`
-	QuestionCreatedAt time.Time     `json:"question_created_at"`
-}
-
-func (q *Queries) GetInstanceWithAgent(ctx context.Context, arg GetInstanceWithAgentParams) (GetInstanceWithAgentRow, error) {
-	row := q.db.QueryRow(ctx, getInstanceWithAgent, arg.ID, arg.UserID)
-	var i GetInstanceWithAgentRow
+func (q *Queries) GetInstanceOverview(ctx context.Context, arg GetInstanceOverviewParams) (InstanceOverview, error) {
+	row := q.db.QueryRow(ctx, getInstanceOverview, arg.ID, arg.UserID)
+	var i InstanceOverview
 	err := row.Scan(
-		&i.AgentInstance.ID,
-		&i.AgentInstance.UserID,
-		&i.AgentInstance.UserAgentID,
-		&i.AgentInstance.Status,
-		&i.AgentInstance.Name,
-		&i.AgentInstance.InstanceMetadata,
-		&i.AgentInstance.GitDiff,
-		&i.AgentInstance.StartedAt,
-		&i.AgentInstance.EndedAt,
-		&i.AgentInstance.LastHeartbeatAt,
-		&i.AgentInstance.LastReadMessageID,
-		&i.AgentInstance.LastReadSeq,
-		&i.AgentInstance.LastActivityAt,
+		&i.ID,
+		&i.UserID,
+		&i.UserAgentID,
+		&i.Status,
+		&i.Name,
+		&i.InstanceMetadata,
+		&i.GitDiff,
+		&i.StartedAt,
+		&i.EndedAt,
+		&i.LastHeartbeatAt,
+		&i.LastReadMessageID,
+		&i.LastReadSeq,
+		&i.LastActivityAt,
 		&i.AgentTypeName,
 		&i.QuestionID,
 		&i.QuestionContent,
@@ -177,26 +154,12 @@ func (q *Queries) GetInstanceWithAgent(ctx context.Context, arg GetInstanceWithA
 }
 
 const listInstances = `-- name: ListInstances :many
-SELECT i.id, i.user_id, i.user_agent_id, i.status, i.name, i.instance_metadata, i.git_diff, i.started_at, i.ended_at, i.last_heartbeat_at, i.last_read_message_id, i.last_read_seq, i.last_activity_at, ua.name AS agent_type_name,
-    -- no open question: the nil uuid (sqlc cannot see that the lateral join may be empty)
-    coalesce(q.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS question_id,
-    coalesce(q.content, '')::text AS question_content,
-    coalesce(q.created_at, 'epoch'::timestamptz)::timestamptz AS question_created_at
-FROM agent_instances i
-JOIN user_agents ua ON ua.id = i.user_agent_id AND ua.user_id = i.user_id
-LEFT JOIN LATERAL (
-    SELECT m.id, m.content, m.created_at FROM messages m
-    WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
-        AND m.sender_type = 'AGENT' AND m.requires_user_input
-        AND NOT EXISTS (SELECT 1 FROM messages u
-                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
-    ORDER BY m.seq DESC LIMIT 1
-) q ON i.status = 'AWAITING_INPUT'
-WHERE i.user_id = $1
-    AND ($2::agent_status IS NULL OR i.status = $2::agent_status)
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, agent_type_name, question_id, question_content, question_created_at FROM instance_overview
+WHERE user_id = $1
+    AND ($2::agent_status IS NULL OR status = $2::agent_status)
     AND ($3::timestamptz IS NULL
-         OR (i.last_activity_at, i.id) < ($3::timestamptz, $4::uuid))
-ORDER BY i.last_activity_at DESC, i.id DESC
+         OR (last_activity_at, id) < ($3::timestamptz, $4::uuid))
+ORDER BY last_activity_at DESC, id DESC
 LIMIT $5
 `
 
@@ -208,18 +171,9 @@ type ListInstancesParams struct {
 	Lim      int32        `json:"lim"`
 }
 
-type ListInstancesRow struct {
-	AgentInstance     AgentInstance `json:"agent_instance"`
-	AgentTypeName     string        `json:"agent_type_name"`
-	QuestionID        uuid.UUID     `json:"question_id"`
-	QuestionContent   string        `json:"question_content"`
-	QuestionCreatedAt time.Time     `json:"question_created_at"`
-}
-
 // A page of the user's sessions, latest activity first, optionally of one
-// status, after a (last_activity_at, id) cursor; with the open question of
-// each waiting one (its latest question with no user message after it).
-func (q *Queries) ListInstances(ctx context.Context, arg ListInstancesParams) ([]ListInstancesRow, error) {
+// status, after a (last_activity_at, id) cursor.
+func (q *Queries) ListInstances(ctx context.Context, arg ListInstancesParams) ([]InstanceOverview, error) {
 	rows, err := q.db.Query(ctx, listInstances,
 		arg.UserID,
 		arg.Status,
@@ -231,23 +185,23 @@ func (q *Queries) ListInstances(ctx context.Context, arg ListInstancesParams) ([
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListInstancesRow{}
+	items := []InstanceOverview{}
 	for rows.Next() {
-		var i ListInstancesRow
+		var i InstanceOverview
 		if err := rows.Scan(
-			&i.AgentInstance.ID,
-			&i.AgentInstance.UserID,
-			&i.AgentInstance.UserAgentID,
-			&i.AgentInstance.Status,
-			&i.AgentInstance.Name,
-			&i.AgentInstance.InstanceMetadata,
-			&i.AgentInstance.GitDiff,
-			&i.AgentInstance.StartedAt,
-			&i.AgentInstance.EndedAt,
-			&i.AgentInstance.LastHeartbeatAt,
-			&i.AgentInstance.LastReadMessageID,
-			&i.AgentInstance.LastReadSeq,
-			&i.AgentInstance.LastActivityAt,
+			&i.ID,
+			&i.UserID,
+			&i.UserAgentID,
+			&i.Status,
+			&i.Name,
+			&i.InstanceMetadata,
+			&i.GitDiff,
+			&i.StartedAt,
+			&i.EndedAt,
+			&i.LastHeartbeatAt,
+			&i.LastReadMessageID,
+			&i.LastReadSeq,
+			&i.LastActivityAt,
 			&i.AgentTypeName,
 			&i.QuestionID,
 			&i.QuestionContent,

@@ -193,6 +193,26 @@ type IdempotencyKey struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
+type InstanceOverview struct {
+	ID                uuid.UUID   `json:"id"`
+	UserID            uuid.UUID   `json:"user_id"`
+	UserAgentID       uuid.UUID   `json:"user_agent_id"`
+	Status            AgentStatus `json:"status"`
+	Name              *string     `json:"name"`
+	InstanceMetadata  []byte      `json:"instance_metadata"`
+	GitDiff           *string     `json:"git_diff"`
+	StartedAt         time.Time   `json:"started_at"`
+	EndedAt           *time.Time  `json:"ended_at"`
+	LastHeartbeatAt   *time.Time  `json:"last_heartbeat_at"`
+	LastReadMessageID *uuid.UUID  `json:"last_read_message_id"`
+	LastReadSeq       *int64      `json:"last_read_seq"`
+	LastActivityAt    time.Time   `json:"last_activity_at"`
+	AgentTypeName     string      `json:"agent_type_name"`
+	QuestionID        uuid.UUID   `json:"question_id"`
+	QuestionContent   string      `json:"question_content"`
+	QuestionCreatedAt time.Time   `json:"question_created_at"`
+}
+
 type Message struct {
 	ID                uuid.UUID  `json:"id"`
 	Seq               int64      `json:"seq"`

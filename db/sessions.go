@@ -158,14 +158,26 @@ func (s *Store) Heartbeat(ctx context.Context, userID, instanceID uuid.UUID) (ti
 
 // GetInstance returns one of the user's instances with its agent type.
 func (s *Store) GetInstance(ctx context.Context, userID, instanceID uuid.UUID) (InstanceInfo, error) {
-	row, err := New(s.pool).GetInstanceWithAgent(ctx, GetInstanceWithAgentParams{ID: instanceID, UserID: userID})
+	row, err := New(s.pool).GetInstanceOverview(ctx, GetInstanceOverviewParams{ID: instanceID, UserID: userID})
 	if isNoRows(err) {
 		return InstanceInfo{}, Errorf(ENotFound, "Agent instance not found")
 	} else if err != nil {
 		return InstanceInfo{}, fmt.Errorf("get instance: %w", err)
 	}
-	return InstanceInfo{AgentInstance: row.AgentInstance, AgentTypeName: row.AgentTypeName,
-		OpenQuestion: openQuestion(row.QuestionID, row.QuestionContent, row.QuestionCreatedAt)}, nil
+	return overviewInfo(row), nil
+}
+
+func overviewInfo(o InstanceOverview) InstanceInfo {
+	return InstanceInfo{
+		AgentInstance: AgentInstance{
+			ID: o.ID, UserID: o.UserID, UserAgentID: o.UserAgentID, Status: o.Status, Name: o.Name,
+			InstanceMetadata: o.InstanceMetadata, GitDiff: o.GitDiff, StartedAt: o.StartedAt, EndedAt: o.EndedAt,
+			LastHeartbeatAt: o.LastHeartbeatAt, LastReadMessageID: o.LastReadMessageID, LastReadSeq: o.LastReadSeq,
+			LastActivityAt: o.LastActivityAt,
+		},
+		AgentTypeName: o.AgentTypeName,
+		OpenQuestion:  openQuestion(o.QuestionID, o.QuestionContent, o.QuestionCreatedAt),
+	}
 }
 
 // InstanceCursor is where a page of instances ends: the last one's
@@ -201,8 +213,7 @@ func (s *Store) ListInstances(ctx context.Context, userID uuid.UUID, status *Age
 			next = &InstanceCursor{At: last.LastActivityAt, ID: last.ID}
 			break
 		}
-		page = append(page, InstanceInfo{AgentInstance: r.AgentInstance, AgentTypeName: r.AgentTypeName,
-			OpenQuestion: openQuestion(r.QuestionID, r.QuestionContent, r.QuestionCreatedAt)})
+		page = append(page, overviewInfo(r))
 	}
 	return page, next, nil
 }

@@ -14,23 +14,8 @@ SELECT * FROM agent_instances WHERE id = @id AND user_id = @user_id;
 -- instance are serialised, so seq order is commit order.
 SELECT * FROM agent_instances WHERE id = @id AND user_id = @user_id FOR UPDATE;
 
--- name: GetInstanceWithAgent :one
-SELECT sqlc.embed(i), ua.name AS agent_type_name,
-    -- no open question: the nil uuid (sqlc cannot see that the lateral join may be empty)
-    coalesce(q.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS question_id,
-    coalesce(q.content, '')::text AS question_content,
-    coalesce(q.created_at, 'epoch'::timestamptz)::timestamptz AS question_created_at
-FROM agent_instances i
-JOIN user_agents ua ON ua.id = i.user_agent_id AND ua.user_id = i.user_id
-LEFT JOIN LATERAL (
-    SELECT m.id, m.content, m.created_at FROM messages m
-    WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
-        AND m.sender_type = 'AGENT' AND m.requires_user_input
-        AND NOT EXISTS (SELECT 1 FROM messages u
-                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
-    ORDER BY m.seq DESC LIMIT 1
-) q ON i.status = 'AWAITING_INPUT'
-WHERE i.id = @id AND i.user_id = @user_id;
+-- name: GetInstanceOverview :one
+SELECT * FROM instance_overview WHERE id = @id AND user_id = @user_id;
 
 -- name: RecordUserMessage :exec
 -- After a user message: it answers a waiting question (AWAITING_INPUT ->
@@ -78,26 +63,11 @@ SELECT pg_notify('handoff_instance', sqlc.arg(instance_id)::text);
 
 -- name: ListInstances :many
 -- A page of the user's sessions, latest activity first, optionally of one
--- status, after a (last_activity_at, id) cursor; with the open question of
--- each waiting one (its latest question with no user message after it).
-SELECT sqlc.embed(i), ua.name AS agent_type_name,
-    -- no open question: the nil uuid (sqlc cannot see that the lateral join may be empty)
-    coalesce(q.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS question_id,
-    coalesce(q.content, '')::text AS question_content,
-    coalesce(q.created_at, 'epoch'::timestamptz)::timestamptz AS question_created_at
-FROM agent_instances i
-JOIN user_agents ua ON ua.id = i.user_agent_id AND ua.user_id = i.user_id
-LEFT JOIN LATERAL (
-    SELECT m.id, m.content, m.created_at FROM messages m
-    WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
-        AND m.sender_type = 'AGENT' AND m.requires_user_input
-        AND NOT EXISTS (SELECT 1 FROM messages u
-                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
-    ORDER BY m.seq DESC LIMIT 1
-) q ON i.status = 'AWAITING_INPUT'
-WHERE i.user_id = @user_id
-    AND (sqlc.narg(status)::agent_status IS NULL OR i.status = sqlc.narg(status)::agent_status)
+-- status, after a (last_activity_at, id) cursor.
+SELECT * FROM instance_overview
+WHERE user_id = @user_id
+    AND (sqlc.narg(status)::agent_status IS NULL OR status = sqlc.narg(status)::agent_status)
     AND (sqlc.narg(before_at)::timestamptz IS NULL
-         OR (i.last_activity_at, i.id) < (sqlc.narg(before_at)::timestamptz, sqlc.narg(before_id)::uuid))
-ORDER BY i.last_activity_at DESC, i.id DESC
+         OR (last_activity_at, id) < (sqlc.narg(before_at)::timestamptz, sqlc.narg(before_id)::uuid))
+ORDER BY last_activity_at DESC, id DESC
 LIMIT @lim;
