@@ -171,6 +171,8 @@ type PendingResult struct {
 	InstanceID uuid.UUID `json:"agent_instance_id"`
 	Messages   []Message `json:"messages"`
 	Status     string    `json:"status"`
+	// Ended: the session is COMPLETED (no answer will come to a wait).
+	Ended bool `json:"-"`
 }
 
 // PendingMessages returns the USER messages after the instance's read
@@ -191,14 +193,15 @@ func (s *Store) PendingMessages(ctx context.Context, userID, instanceID uuid.UUI
 const MaxPendingWait = 60 * time.Second
 
 // PendingMessagesWait is PendingMessages that, when there is nothing to
-// return, waits until there is (or the read turns stale), ctx ends or
-// deadline passes; then it returns the ordinary empty answer.
+// return, waits until there is (or the read turns stale, or the session
+// ends), ctx ends or deadline passes; then it returns the ordinary empty
+// answer.
 func (s *Store) PendingMessagesWait(ctx context.Context, userID, instanceID uuid.UUID, lastRead *uuid.UUID, deadline time.Time) (PendingResult, error) {
 	var res PendingResult
 	err := s.waitFor(ctx, instanceID, deadline, func() (bool, error) {
 		var err error
 		res, err = s.PendingMessages(ctx, userID, instanceID, lastRead)
-		return len(res.Messages) > 0 || res.Status == ReadStale, err
+		return len(res.Messages) > 0 || res.Status == ReadStale || res.Ended, err
 	})
 	return res, err
 }
@@ -206,7 +209,7 @@ func (s *Store) PendingMessagesWait(ctx context.Context, userID, instanceID uuid
 // consumeQueue is the read half of Omnara's get_queued_user_messages on a
 // locked instance.
 func consumeQueue(ctx context.Context, q *Queries, inst AgentInstance, lastRead *uuid.UUID) (PendingResult, error) {
-	res := PendingResult{InstanceID: inst.ID, Messages: []Message{}, Status: ReadOK}
+	res := PendingResult{InstanceID: inst.ID, Messages: []Message{}, Status: ReadOK, Ended: inst.Status == AgentStatusCOMPLETED}
 	if lastRead != nil && (inst.LastReadMessageID == nil || *inst.LastReadMessageID != *lastRead) {
 		res.Status = ReadStale
 		return res, nil

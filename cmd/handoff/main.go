@@ -8,6 +8,7 @@
 //	handoff token issue --user ID --scope agent|user|admin [--name N] [--expires 720h]
 //	handoff token revoke KEY_ID
 //	handoff token list --user ID
+//	handoff send TEXT | handoff ask QUESTION | handoff end   (HANDOFF_URL, HANDOFF_API_KEY, HANDOFF_AGENT_INSTANCE_ID)
 //	handoff bench send|answer|waiters [--url U] [--agents N] ...
 //
 // Configuration comes from the environment: DATABASE_URL, MCP_SERVER_PORT
@@ -48,6 +49,7 @@ const usage = `usage:
   handoff token issue --user ID --scope agent|user|admin [--name N] [--expires 720h]
   handoff token revoke KEY_ID
   handoff token list --user ID
+  handoff send TEXT | ask QUESTION | end   [--url U] [--key K] [--instance ID]   (an agent, from a shell)
   handoff bench send|answer|waiters [flags]   (load on a server on this machine)`
 
 // env is the process environment, as a function so tests can supply one.
@@ -62,9 +64,13 @@ func main() {
 func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, getenv, stdout, stderr)
 	var ue *usageError
+	var ee *exitError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ee):
+		fmt.Fprintln(stderr, "handoff: "+ee.msg)
+		return ee.code
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "handoff: "+ue.msg)
 		return exitConfig
@@ -98,6 +104,12 @@ func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return tokenRevoke(ctx, rest[1:], getenv, stdout)
 	case cmd == "token" && sub == "list":
 		return tokenList(ctx, rest[1:], getenv, stdout)
+	case cmd == "send":
+		return sendCmd(ctx, rest, getenv, stdout, stderr)
+	case cmd == "ask":
+		return askCmd(ctx, rest, getenv, stdout, stderr)
+	case cmd == "end":
+		return endCmd(ctx, rest, getenv, stdout)
 	case cmd == "bench":
 		return benchCmd(ctx, rest, getenv, stdout)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
