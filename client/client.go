@@ -343,3 +343,22 @@ func newUUID() string {
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
+
+// AnswerState is the state of a question (GET /api/v1/questions/{id}/answer).
+type AnswerState struct {
+	QuestionID string  `json:"question_id"`
+	InstanceID string  `json:"agent_instance_id"`
+	Status     string  `json:"status"` // answered, pending, session_ended
+	Answer     *string `json:"answer"`
+}
+
+// QuestionAnswer reads the state of a question, holding a pending one open
+// up to wait (0 to 60 s).
+func (c *Client) QuestionAnswer(ctx context.Context, questionID string, wait time.Duration) (*AnswerState, error) {
+	q := ""
+	if wait > 0 {
+		q = "?wait=" + strconv.FormatFloat(min(wait, time.Minute).Seconds(), 'f', 3, 64)
+	}
+	var out AnswerState
+	return &out, c.do(ctx, "GET", "/api/v1/questions/"+url.PathEscape(questionID)+"/answer"+q, nil, "", &out)
+}

@@ -177,15 +177,21 @@ func parsePending(r *http.Request, _ http.ResponseWriter, p auth.Principal) (pen
 		}
 		pq.lastRead = &lr
 	}
-	if raw := q.Get("wait"); raw != "" {
-		secs, err := strconv.ParseFloat(raw, 64)
-		if err != nil || secs < 0 || secs > db.MaxPendingWait.Seconds() || math.IsNaN(secs) {
-			return pendingQuery{}, badRequest(http.StatusUnprocessableEntity,
-				"wait must be a number of seconds from 0 to %d, got %q", int(db.MaxPendingWait.Seconds()), truncate(raw, 32))
-		}
-		pq.wait = time.Duration(secs * float64(time.Second))
+	pq.wait, err = waitParam(q.Get("wait"))
+	return pq, err
+}
+
+// waitParam reads a wait in seconds, 0 to 60 ("" is 0).
+func waitParam(raw string) (time.Duration, error) {
+	if raw == "" {
+		return 0, nil
 	}
-	return pq, nil
+	secs, err := strconv.ParseFloat(raw, 64)
+	if err != nil || secs < 0 || secs > db.MaxPendingWait.Seconds() || math.IsNaN(secs) {
+		return 0, badRequest(http.StatusUnprocessableEntity,
+			"wait must be a number of seconds from 0 to %d, got %q", int(db.MaxPendingWait.Seconds()), truncate(raw, 32))
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }
 
 func (s *Server) pendingMessages(ctx context.Context, q pendingQuery) (db.PendingResult, error) {
@@ -323,5 +329,39 @@ func renderVerify(u db.User) (int, any) {
 		"email":        u.Email,
 		"display_name": u.DisplayName,
 		"message":      "Authentication successful",
+	}
+}
+
+// GET /api/v1/questions/{question_id}/answer?wait= (handoff's own, agent
+// scope): the state of a question the agent asked: answered (with the
+// answer: the first user message after it), pending or session_ended.
+// wait (seconds, 0 to 60) holds a pending answer open. This is the REST
+// form of the MCP wait_for_answer tool.
+type answerQuery struct {
+	instanceRef
+	wait time.Duration
+}
+
+func parseAnswerQuery(r *http.Request, w http.ResponseWriter, p auth.Principal) (answerQuery, error) {
+	ref, err := pathRef("question_id")(r, w, p)
+	if err != nil {
+		return answerQuery{}, err
+	}
+	wait, err := waitParam(r.URL.Query().Get("wait"))
+	return answerQuery{ref, wait}, err
+}
+
+func (s *Server) questionAnswer(ctx context.Context, q answerQuery) (db.AnswerResult, error) {
+	return s.store.WaitForAnswer(ctx, q.userID, q.id, time.Now().Add(q.wait))
+}
+
+func renderAnswer(res db.AnswerResult) (int, any) {
+	var answer *string
+	if res.Answer != nil {
+		answer = &res.Answer.Content
+	}
+	return http.StatusOK, map[string]any{
+		"question_id": res.QuestionID.String(), "agent_instance_id": res.InstanceID.String(),
+		"status": res.Status, "answer": answer,
 	}
 }

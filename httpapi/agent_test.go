@@ -240,3 +240,18 @@ func TestOperationsRoutes(t *testing.T) {
 		t.Fatalf("unknown route: %d %s", r.status, r.header.Get("Content-Type"))
 	}
 }
+
+func TestQuestionAnswerRoute(t *testing.T) {
+	a := newAPI(t)
+	inst := uuid.NewString()
+	q := a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"x","content":"Port?","requires_user_input":true}`)
+	qid := q["message_id"].(string)
+	pending := a.ok(200, "GET", "/api/v1/questions/"+qid+"/answer?wait=0.05", "")
+	wantKeys(t, "answer", pending, "question_id", "agent_instance_id", "status", "answer")
+	wantFields(t, "pending", pending, map[string]any{"question_id": qid, "agent_instance_id": inst, "status": "pending", "answer": nil})
+	a.ok(200, "POST", "/api/v1/messages/user", `{"agent_instance_id":"`+inst+`","content":"8080","mark_as_read":false}`)
+	wantFields(t, "answered", a.ok(200, "GET", "/api/v1/questions/"+qid+"/answer", ""), map[string]any{"status": "answered", "answer": "8080"})
+	if r := a.call("GET", "/api/v1/questions/"+uuid.NewString()+"/answer", a.token, ""); r.status != 404 {
+		t.Fatalf("unknown question: %d", r.status)
+	}
+}

@@ -23,6 +23,8 @@ func (s *Server) routes() {
 		endpoint(s, agent, parseRegisterInstance, s.store.RegisterInstance, renderRegisterInstance))
 	s.mux.HandleFunc("POST /api/v1/agents/instances/{agent_instance_id}/heartbeat",
 		endpoint(s, agent, pathRef("agent_instance_id"), s.heartbeat, renderHeartbeat))
+	s.mux.HandleFunc("GET /api/v1/questions/{question_id}/answer",
+		endpoint(s, agent, parseAnswerQuery, s.questionAnswer, renderAnswer))
 	s.mux.HandleFunc("GET /api/v1/auth/verify",
 		endpoint(s, agent, principalUser, s.store.GetUser, renderVerify))
 

@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/client"
 	"github.com/handoffhq/handoff/db"
 )
 
@@ -123,9 +124,44 @@ const statusSent = "sent"
 var retrySessions = uuid.MustParse("7d5e2f0a-3c41-4b8e-9a6f-1e2d3c4b5a69")
 
 type tools struct {
-	store *db.Store
-	cfg   Config
-	log   *slog.Logger
+	cfg Config
+	log *slog.Logger
+	// backendFor is what a call runs on: the store for the calling
+	// principal (the server), or a remote server (the stdio bridge).
+	backendFor func(ctx context.Context, req *mcp.CallToolRequest) (backend, error)
+	// agentType names the calling client's agent type.
+	agentType func(ctx context.Context, req *mcp.CallToolRequest) string
+}
+
+// sendParams is an agent message as the tools send it.
+type sendParams struct {
+	InstanceID uuid.UUID
+	AgentType  string
+	Content    string
+	Question   bool
+	GitDiff    *string
+	Key        string
+	CountSteps bool
+}
+
+// sent is a sent message: its ids, the person's queued messages and, when
+// asked for, Omnara's step number.
+type sent struct {
+	InstanceID, MessageID uuid.UUID
+	Queued                []string
+	StepNumber            int64
+}
+
+// backend is what the tools run on.
+type backend interface {
+	send(ctx context.Context, p sendParams) (sent, error)
+	// wait returns the question's state once answered, ended, or at the
+	// deadline (pending).
+	wait(ctx context.Context, questionID uuid.UUID, deadline time.Time) (db.AnswerResult, error)
+	end(ctx context.Context, instanceID uuid.UUID) (finalStatus string, err error)
+	// retrySession is the id of a session that a send_message with this
+	// idempotency key (and no session id) starts, the same on a retry.
+	retrySession(key string) uuid.UUID
 }
 
 func (t *tools) register(s *mcp.Server) {
@@ -137,7 +173,7 @@ func (t *tools) register(s *mcp.Server) {
 }
 
 func (t *tools) logStep(ctx context.Context, req *mcp.CallToolRequest, in LogStepIn) (*mcp.CallToolResult, LogStepOut, error) {
-	p, err := caller(ctx, req)
+	b, err := t.backendFor(ctx, req)
 	if err != nil {
 		return nil, LogStepOut{}, err
 	}
@@ -148,18 +184,16 @@ func (t *tools) logStep(ctx context.Context, req *mcp.CallToolRequest, in LogSte
 	if in.StepDescription == "" {
 		return nil, LogStepOut{}, errors.New("step_description is required")
 	}
-	res, err := t.store.SendAgentMessage(ctx, db.SendAgentMessageParams{
-		UserID: p.UserID, InstanceID: id, AgentType: agentType(ctx, req), Content: in.StepDescription, CountSteps: true,
-	})
+	res, err := b.send(ctx, sendParams{InstanceID: id, AgentType: t.agentType(ctx, req), Content: in.StepDescription, CountSteps: true})
 	if err != nil {
 		return nil, LogStepOut{}, t.fail(err)
 	}
 	return nil, LogStepOut{Success: true, AgentInstanceID: res.InstanceID.String(), StepNumber: res.StepNumber,
-		UserFeedback: contents(res.Queued)}, nil
+		UserFeedback: res.Queued}, nil
 }
 
 func (t *tools) askQuestion(ctx context.Context, req *mcp.CallToolRequest, in AskQuestionIn) (*mcp.CallToolResult, AnswerOut, error) {
-	p, err := caller(ctx, req)
+	b, err := t.backendFor(ctx, req)
 	if err != nil {
 		return nil, AnswerOut{}, err
 	}
@@ -174,13 +208,11 @@ func (t *tools) askQuestion(ctx context.Context, req *mcp.CallToolRequest, in As
 		return nil, AnswerOut{}, err
 	}
 	// As Omnara: a question does not create a session (no agent type).
-	q, err := t.store.SendAgentMessage(ctx, db.SendAgentMessageParams{
-		UserID: p.UserID, InstanceID: id, Content: *in.QuestionText, RequiresUserInput: true,
-	})
+	q, err := b.send(ctx, sendParams{InstanceID: id, Content: *in.QuestionText, Question: true})
 	if err != nil {
 		return nil, AnswerOut{}, t.fail(err)
 	}
-	res, err := t.wait(ctx, req, p.UserID, q.MessageID)
+	res, err := t.wait(ctx, req, b, q.MessageID)
 	if err != nil {
 		return nil, AnswerOut{}, err
 	}
@@ -188,12 +220,12 @@ func (t *tools) askQuestion(ctx context.Context, req *mcp.CallToolRequest, in As
 	if out.Status == db.AnswerAnswered {
 		out.Status = "" // Omnara's keys exactly, when answered
 	}
-	out.UserFeedback = contents(q.Queued)
+	out.UserFeedback = q.Queued
 	return nil, out, nil
 }
 
 func (t *tools) endSession(ctx context.Context, req *mcp.CallToolRequest, in EndSessionIn) (*mcp.CallToolResult, EndSessionOut, error) {
-	p, err := caller(ctx, req)
+	b, err := t.backendFor(ctx, req)
 	if err != nil {
 		return nil, EndSessionOut{}, err
 	}
@@ -201,15 +233,15 @@ func (t *tools) endSession(ctx context.Context, req *mcp.CallToolRequest, in End
 	if err != nil {
 		return nil, EndSessionOut{}, err
 	}
-	res, err := t.store.EndSession(ctx, p.UserID, id)
+	final, err := b.end(ctx, id)
 	if err != nil {
 		return nil, EndSessionOut{}, t.fail(err)
 	}
-	return nil, EndSessionOut{Success: true, AgentInstanceID: res.InstanceID.String(), FinalStatus: string(res.FinalStatus)}, nil
+	return nil, EndSessionOut{Success: true, AgentInstanceID: id.String(), FinalStatus: final}, nil
 }
 
 func (t *tools) sendMessage(ctx context.Context, req *mcp.CallToolRequest, in SendMessageIn) (*mcp.CallToolResult, SendMessageOut, error) {
-	p, err := caller(ctx, req)
+	b, err := t.backendFor(ctx, req)
 	if err != nil {
 		return nil, SendMessageOut{}, err
 	}
@@ -220,25 +252,23 @@ func (t *tools) sendMessage(ctx context.Context, req *mcp.CallToolRequest, in Se
 	key := valueOr(in.IdempotencyKey)
 	if valueOr(in.AgentInstanceID) == "" && key != "" {
 		// A retry must name the same new session as the first call.
-		id = uuid.NewSHA1(retrySessions, []byte(p.UserID.String()+"/"+key))
+		id = b.retrySession(key)
 	}
-	kind := agentType(ctx, req)
+	kind := t.agentType(ctx, req)
 	if in.AgentType != nil && *in.AgentType != "" {
 		kind = *in.AgentType
 	}
-	sent, err := t.store.SendAgentMessage(ctx, db.SendAgentMessageParams{
-		UserID: p.UserID, InstanceID: id, AgentType: kind, Content: in.Content,
-		RequiresUserInput: in.RequiresUserInput, GitDiff: in.GitDiff, IdempotencyKey: key,
-	})
+	msg, err := b.send(ctx, sendParams{InstanceID: id, AgentType: kind, Content: in.Content,
+		Question: in.RequiresUserInput, GitDiff: in.GitDiff, Key: key})
 	if err != nil {
 		return nil, SendMessageOut{}, t.fail(err)
 	}
-	out := SendMessageOut{Success: true, AgentInstanceID: sent.InstanceID.String(), MessageID: sent.MessageID.String(),
-		QueuedUserMessages: contents(sent.Queued), Status: statusSent}
+	out := SendMessageOut{Success: true, AgentInstanceID: msg.InstanceID.String(), MessageID: msg.MessageID.String(),
+		QueuedUserMessages: msg.Queued, Status: statusSent}
 	if !in.RequiresUserInput {
 		return nil, out, nil
 	}
-	res, err := t.wait(ctx, req, p.UserID, sent.MessageID)
+	res, err := t.wait(ctx, req, b, msg.MessageID)
 	if err != nil {
 		return nil, SendMessageOut{}, err
 	}
@@ -248,7 +278,7 @@ func (t *tools) sendMessage(ctx context.Context, req *mcp.CallToolRequest, in Se
 }
 
 func (t *tools) waitForAnswer(ctx context.Context, req *mcp.CallToolRequest, in WaitForAnswerIn) (*mcp.CallToolResult, AnswerOut, error) {
-	p, err := caller(ctx, req)
+	b, err := t.backendFor(ctx, req)
 	if err != nil {
 		return nil, AnswerOut{}, err
 	}
@@ -256,7 +286,7 @@ func (t *tools) waitForAnswer(ctx context.Context, req *mcp.CallToolRequest, in 
 	if err != nil {
 		return nil, AnswerOut{}, fmt.Errorf("Invalid question_id format: must be a valid UUID, got '%s'", in.QuestionID)
 	}
-	res, err := t.wait(ctx, req, p.UserID, qid)
+	res, err := t.wait(ctx, req, b, qid)
 	if err != nil {
 		return nil, AnswerOut{}, err
 	}
@@ -266,14 +296,14 @@ func (t *tools) waitForAnswer(ctx context.Context, req *mcp.CallToolRequest, in 
 // wait waits for the answer to a question, at most cfg.Wait (or the call's
 // own deadline), sending progress notifications when the client asked for
 // them.
-func (t *tools) wait(ctx context.Context, req *mcp.CallToolRequest, userID, questionID uuid.UUID) (db.AnswerResult, error) {
+func (t *tools) wait(ctx context.Context, req *mcp.CallToolRequest, b backend, questionID uuid.UUID) (db.AnswerResult, error) {
 	start := time.Now()
 	deadline := start.Add(t.cfg.Wait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	stop := t.progress(ctx, req, start)
-	res, err := t.store.WaitForAnswer(ctx, userID, questionID, deadline)
+	res, err := b.wait(ctx, questionID, deadline)
 	stop()
 	if err != nil {
 		return res, t.fail(err)
@@ -343,9 +373,9 @@ func caller(ctx context.Context, req *mcp.CallToolRequest) (auth.Principal, erro
 	return auth.Principal{}, errors.New("Authentication required. Please provide a valid API key.")
 }
 
-// agentType is the calling client's agent type (X-Client-Type or
+// requestAgentType is the calling client's agent type (X-Client-Type or
 // User-Agent), from this request's headers where the transport has them.
-func agentType(ctx context.Context, req *mcp.CallToolRequest) string {
+func requestAgentType(ctx context.Context, req *mcp.CallToolRequest) string {
 	if req.Extra != nil && req.Extra.Header != nil {
 		return AgentType(req.Extra.Header)
 	}
@@ -371,13 +401,54 @@ func instanceID(s *string, orNew bool) (uuid.UUID, error) {
 	return id, nil
 }
 
-// fail turns a store error into a tool error with a client message;
-// internal errors are logged.
+// fail turns a store or REST error into a tool error with a client
+// message; internal errors are logged.
 func (t *tools) fail(err error) error {
+	var ae *client.APIError
+	if errors.As(err, &ae) {
+		return errors.New(ae.Detail)
+	}
 	if db.ErrorCode(err) == db.EInternal {
 		t.log.Error("mcp tool: internal error", "err", err)
 	}
 	return errors.New(db.ErrorMessage(err))
+}
+
+// storeBackend runs the tools on the store, as the calling principal.
+type storeBackend struct {
+	store  *db.Store
+	userID uuid.UUID
+}
+
+func storeBackendFor(store *db.Store) func(context.Context, *mcp.CallToolRequest) (backend, error) {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (backend, error) {
+		p, err := caller(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return storeBackend{store, p.UserID}, nil
+	}
+}
+
+func (b storeBackend) send(ctx context.Context, p sendParams) (sent, error) {
+	res, err := b.store.SendAgentMessage(ctx, db.SendAgentMessageParams{
+		UserID: b.userID, InstanceID: p.InstanceID, AgentType: p.AgentType, Content: p.Content,
+		RequiresUserInput: p.Question, GitDiff: p.GitDiff, IdempotencyKey: p.Key, CountSteps: p.CountSteps,
+	})
+	return sent{InstanceID: res.InstanceID, MessageID: res.MessageID, Queued: contents(res.Queued), StepNumber: res.StepNumber}, err
+}
+
+func (b storeBackend) wait(ctx context.Context, questionID uuid.UUID, deadline time.Time) (db.AnswerResult, error) {
+	return b.store.WaitForAnswer(ctx, b.userID, questionID, deadline)
+}
+
+func (b storeBackend) retrySession(key string) uuid.UUID {
+	return uuid.NewSHA1(retrySessions, []byte(b.userID.String()+"/"+key))
+}
+
+func (b storeBackend) end(ctx context.Context, instanceID uuid.UUID) (string, error) {
+	res, err := b.store.EndSession(ctx, b.userID, instanceID)
+	return string(res.FinalStatus), err
 }
 
 func contents(msgs []db.Message) []string {

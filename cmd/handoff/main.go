@@ -9,6 +9,7 @@
 //	handoff token revoke KEY_ID
 //	handoff token list --user ID
 //	handoff send TEXT | handoff ask QUESTION | handoff end   (HANDOFF_URL, HANDOFF_API_KEY, HANDOFF_AGENT_INSTANCE_ID)
+//	handoff mcp-stdio   (MCP over stdio, forwarding to HANDOFF_URL with HANDOFF_API_KEY)
 //	handoff bench send|answer|waiters [--url U] [--agents N] ...
 //
 // Configuration comes from the environment: DATABASE_URL, MCP_SERVER_PORT
@@ -50,6 +51,7 @@ const usage = `usage:
   handoff token revoke KEY_ID
   handoff token list --user ID
   handoff send TEXT | ask QUESTION | end   [--url U] [--key K] [--instance ID]   (an agent, from a shell)
+  handoff mcp-stdio [--url U] [--api-key K] [--client-type T]   (MCP on stdio, forwarding to a server)
   handoff bench send|answer|waiters [flags]   (load on a server on this machine)`
 
 // env is the process environment, as a function so tests can supply one.
@@ -104,6 +106,8 @@ func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return tokenRevoke(ctx, rest[1:], getenv, stdout)
 	case cmd == "token" && sub == "list":
 		return tokenList(ctx, rest[1:], getenv, stdout)
+	case cmd == "mcp-stdio":
+		return mcpStdio(ctx, rest, getenv)
 	case cmd == "send":
 		return sendCmd(ctx, rest, getenv, stdout, stderr)
 	case cmd == "ask":
