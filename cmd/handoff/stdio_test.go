@@ -85,7 +85,9 @@ func TestMCPStdioBridge(t *testing.T) {
 	}
 
 	answered := make(chan map[string]any, 1)
-	go func() { answered <- call("ask_question", map[string]any{"agent_instance_id": inst, "question_text": "Ship?"}) }()
+	go func() {
+		answered <- call("ask_question", map[string]any{"agent_instance_id": inst, "question_text": "Ship?"})
+	}()
 	awaitStatus(t, store, user, inst, db.AgentStatusAWAITINGINPUT)
 	if _, err := person.Answer(ctx, inst, "ship"); err != nil {
 		t.Fatal(err)
