@@ -27,6 +27,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // api is a real server (real store, real auth) on a fresh database, with a
 // user and an agent key.
 type api struct {
+	srv   *httpapi.Server
 	t     testing.TB
 	ts    *httptest.Server
 	pool  *pgxpool.Pool
@@ -60,7 +61,7 @@ func newBenchAPI(t testing.TB) *api {
 	})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	a := &api{t: t, ts: ts, pool: pool, store: store, keys: keys}
+	a := &api{srv: srv, t: t, ts: ts, pool: pool, store: store, keys: keys}
 	a.user, a.token = a.newUser()
 	return a
 }

@@ -43,6 +43,7 @@ type Server struct {
 	ready           func(context.Context) error
 	log             *slog.Logger
 	mux             *http.ServeMux
+	patterns        []string
 }
 
 // New returns the REST API as an http.Handler.

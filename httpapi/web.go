@@ -87,16 +87,16 @@ func (s *Server) webRoutes() {
 	if err != nil {
 		panic(err)
 	}
-	s.mux.Handle("GET /static/", http.FileServerFS(static))
+	s.handle("GET /static/", http.FileServerFS(static).ServeHTTP)
 	// Forms are same-origin only (Sec-Fetch-Site / Origin), and carry a
 	// token derived from the session as well.
 	cop := http.NewCrossOriginProtection()
-	post := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, cop.Handler(h)) }
+	post := func(pattern string, h http.HandlerFunc) { s.handle(pattern, cop.Handler(h).ServeHTTP) }
 	post("POST /login", s.login)
 	post("POST /logout", s.signedIn(s.logout))
-	s.mux.HandleFunc("GET /sessions/{id}", s.signedIn(s.sessionPage))
+	s.handle("GET /sessions/{id}", s.signedIn(s.sessionPage))
 	post("POST /sessions/{id}/reply", s.signedIn(s.reply))
-	s.mux.HandleFunc("GET /keys", s.signedIn(s.keysPage))
+	s.handle("GET /keys", s.signedIn(s.keysPage))
 	post("POST /keys", s.signedIn(s.createKeyForm))
 	post("POST /keys/{id}/revoke", s.signedIn(s.revokeKeyForm))
 }
