@@ -65,8 +65,12 @@ func NewHub(cfg *pgx.ConnConfig, log *slog.Logger) *Hub {
 	h := &Hub{log: log, subs: map[uuid.UUID]map[*Subscription]struct{}{}, listening: make(chan struct{}), done: make(chan struct{}),
 		stopped: make(chan struct{})}
 	h.listener = &pgxlisten.Listener{
-		Connect:        func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) },
-		LogError:       func(ctx context.Context, err error) { h.log.WarnContext(ctx, "listener", "err", err) },
+		Connect: func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) },
+		LogError: func(ctx context.Context, err error) {
+			if ctx.Err() == nil { // not the shutdown
+				h.log.WarnContext(ctx, "listener", "err", err)
+			}
+		},
 		ReconnectDelay: 250 * time.Millisecond,
 	}
 	h.listener.Handle(NotifyChannel, hubHandler{h})

@@ -1,6 +1,8 @@
 package db
 
 import (
+	"sync/atomic"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -29,15 +31,20 @@ func observeMessage(sender SenderType, replayed, question bool) {
 	}
 }
 
-// RegisterPoolMetrics exports the pool's connection counts:
-// handoff_db_connections{state="acquired"|"idle"|"total"|"max"}.
-func RegisterPoolMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) error {
+// metricsPool is the pool whose connections /metrics reports.
+var metricsPool atomic.Pointer[pgxpool.Pool]
+
+func init() {
 	for _, state := range []string{"acquired", "idle", "total", "max"} {
-		g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		promauto.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "handoff_db_connections",
 			Help:        "Connections of the database pool by state (the hub's LISTEN connection is one more).",
 			ConstLabels: prometheus.Labels{"state": state},
 		}, func() float64 {
+			pool := metricsPool.Load()
+			if pool == nil {
+				return 0
+			}
 			st := pool.Stat()
 			switch state {
 			case "acquired":
@@ -49,9 +56,9 @@ func RegisterPoolMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) error {
 			}
 			return float64(st.TotalConns())
 		})
-		if err := reg.Register(g); err != nil {
-			return err
-		}
 	}
-	return nil
 }
+
+// ReportPool makes /metrics report pool's connections:
+// handoff_db_connections{state="acquired"|"idle"|"total"|"max"}.
+func ReportPool(pool *pgxpool.Pool) { metricsPool.Store(pool) }

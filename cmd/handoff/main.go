@@ -43,7 +43,7 @@ func (e *usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
 const usage = `usage:
-  handoff serve [--mcp-stateless]
+  handoff serve [--mcp-stateless] [--data-dir DIR]
   handoff migrate up|down|status
   handoff keys generate --out DIR [--alg eddsa|rs256]
   handoff user create --email E [--name N]
@@ -93,7 +93,7 @@ func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	}
 	switch {
 	case cmd == "serve":
-		return serve(ctx, rest, getenv, stderr)
+		return serve(ctx, rest, getenv, stdout, stderr)
 	case cmd == "migrate":
 		return migrate(ctx, rest, getenv, stdout)
 	case cmd == "keys" && sub == "generate":

@@ -51,7 +51,6 @@ func TestBadConfigIsOneLineAndExit2(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no DATABASE_URL", with("DATABASE_URL", ""), []string{"serve"}, "DATABASE_URL is not set"},
 		{"bad DATABASE_URL", with("DATABASE_URL", "postgres://%zz"), []string{"serve"}, "DATABASE_URL is not a valid"},
 		{"bad PORT", with("PORT", "http"), []string{"serve"}, `PORT must be a port number (0-65535), not "http"`},
 		{"bad MCP_SERVER_PORT", with("MCP_SERVER_PORT", "99999"), []string{"serve"}, "MCP_SERVER_PORT must be a port number"},

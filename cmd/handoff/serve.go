@@ -10,12 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
@@ -32,21 +33,53 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	mcpStateless    bool
 	mcpWait         time.Duration
+	embedded        bool // no DATABASE_URL: a private PostgreSQL in the data dir
 }
 
-func loadServeConfig(getenv env) (serveConfig, error) {
+// defaultDataDir is where the embedded default keeps its PostgreSQL, keys
+// and first-run marker: the user's state directory (as root, /var/lib,
+// which the postgres user can reach).
+func defaultDataDir(getenv env) string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/handoff"
+	}
+	if d := getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "handoff")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "handoff")
+	}
+	return filepath.Join(os.TempDir(), "handoff")
+}
+
+// loadServeConfig reads serve's settings. Without DATABASE_URL the server
+// runs on the embedded default (its own PostgreSQL and keys in dataDir);
+// keys set in the environment are used either way.
+func loadServeConfig(getenv env, dataDir string) (serveConfig, error) {
 	cfg := serveConfig{shutdownTimeout: 30 * time.Second}
 	var err error
-	if cfg.databaseURL, err = databaseURL(getenv); err != nil {
+	if getenv("DATABASE_URL") == "" {
+		cfg.embedded = true
+	} else if cfg.databaseURL, err = databaseURL(getenv); err != nil {
 		return cfg, err
 	}
 	if cfg.port, err = listenPort(getenv); err != nil {
 		return cfg, err
 	}
-	if getenv("JWT_PUBLIC_KEY") == "" && getenv("JWT_PRIVATE_KEY") == "" {
-		return cfg, usagef("JWT_PUBLIC_KEY is not set (PEM text or a file path; make keys with: handoff keys generate --out DIR)")
+	pub, priv := getenv("JWT_PUBLIC_KEY"), getenv("JWT_PRIVATE_KEY")
+	if pub == "" && priv == "" {
+		if !cfg.embedded {
+			return cfg, usagef("JWT_PUBLIC_KEY is not set (PEM text or a file path; make keys with: handoff keys generate --out DIR)")
+		}
+		keyDir := filepath.Join(dataDir, "keys")
+		if _, err := os.Stat(filepath.Join(keyDir, auth.PrivateKeyFile)); errors.Is(err, os.ErrNotExist) {
+			if err := auth.WriteKeyFiles(keyDir, "eddsa"); err != nil {
+				return cfg, fmt.Errorf("make keys in %s: %w", keyDir, err)
+			}
+		}
+		pub, priv = filepath.Join(keyDir, auth.PublicKeyFile), filepath.Join(keyDir, auth.PrivateKeyFile)
 	}
-	if cfg.keys, err = auth.LoadKeys(getenv("JWT_PUBLIC_KEY"), getenv("JWT_PRIVATE_KEY")); err != nil {
+	if cfg.keys, err = auth.LoadKeys(pub, priv); err != nil {
 		return cfg, usagef("%v", err)
 	}
 	if v := getenv("HANDOFF_ALLOW_UNTRACKED_TOKENS"); v != "" {
@@ -135,19 +168,40 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 }
 
-func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	stateless := fs.Bool("mcp-stateless", false, "serve MCP without sessions (as HANDOFF_MCP_STATELESS=1)")
+	dataDir := fs.String("data-dir", getenv("HANDOFF_DATA_DIR"), "the embedded default's state directory")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return usagef("serve takes only --mcp-stateless; it is configured by the environment (see handoff help)")
+		return usagef("serve takes only --mcp-stateless and --data-dir; it is configured by the environment (see handoff help)")
 	}
-	cfg, err := loadServeConfig(getenv)
+	if *dataDir == "" {
+		*dataDir = defaultDataDir(getenv)
+	}
+	if getenv("DATABASE_URL") == "" {
+		if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+			return usagef("--data-dir %s: %v", *dataDir, err)
+		}
+	}
+	cfg, err := loadServeConfig(getenv, *dataDir)
 	if err != nil {
 		return err
 	}
 	cfg.mcpStateless = cfg.mcpStateless || *stateless
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if cfg.embedded {
+		pg, err := startEmbedded(ctx, *dataDir, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				log.Error("stopping PostgreSQL", "err", err)
+			}
+		}()
+		cfg.databaseURL = pg.URL
+	}
 	pool, err := openPool(ctx, cfg.databaseURL)
 	if err != nil {
 		return err
@@ -165,9 +219,7 @@ func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) err
 	hub.Start()
 	defer hub.Close()
 	store := db.NewStore(pool, db.WithHub(hub))
-	if err := db.RegisterPoolMetrics(prometheus.DefaultRegisterer, pool); err != nil {
-		return err
-	}
+	db.ReportPool(pool)
 	api := httpapi.New(httpapi.Config{
 		Store:    store,
 		Verifier: auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
@@ -199,6 +251,11 @@ func serve(ctx context.Context, args []string, getenv env, stderr io.Writer) err
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.port))
 	if err != nil {
 		return err
+	}
+	if cfg.embedded {
+		if err := firstRun(ctx, store, cfg.keys, *dataDir, ln.Addr().(*net.TCPAddr).Port, stdout); err != nil {
+			return err
+		}
 	}
 	srv := &http.Server{
 		Handler:           api,

@@ -4,6 +4,15 @@
 (function () {
   "use strict";
   var page = document.body.dataset.page;
+  // A sign-in link (printed at first start) carries the token after "#",
+  // which never reaches the server's logs: fill the form and send it.
+  if (page === "login" && location.hash.indexOf("#token=") === 0) {
+    var field = document.getElementById("token");
+    field.value = decodeURIComponent(location.hash.slice(7));
+    history.replaceState(null, "", location.pathname);
+    field.form.submit();
+    return;
+  }
   if (page !== "list" && page !== "session") return;
   var instance = document.body.dataset.instance;
   var list = document.getElementById("messages");

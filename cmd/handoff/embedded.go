@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/db"
+	"github.com/handoffhq/handoff/internal/embedpg"
+)
+
+// startEmbedded runs the private PostgreSQL of the embedded default.
+func startEmbedded(ctx context.Context, dataDir string, log *slog.Logger) (*embedpg.Server, error) {
+	bin, err := embedpg.FindBinaries()
+	if err != nil {
+		return nil, fmt.Errorf("no DATABASE_URL, and %w: install PostgreSQL's server (Debian: apt-get install postgresql) or set DATABASE_URL", err)
+	}
+	return embedpg.Start(ctx, bin, filepath.Join(dataDir, "postgres"), log)
+}
+
+// firstRunMarker records that the first start's keys were printed.
+const firstRunMarker = "first-run-done"
+
+// firstRun makes, on the embedded default's first start, a default user,
+// an agent key and a sign-in token, and prints them once with a
+// ready-to-paste MCP client config.
+func firstRun(ctx context.Context, store *db.Store, keys *auth.Keys, dataDir string, port int, out io.Writer) error {
+	marker := filepath.Join(dataDir, firstRunMarker)
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	u, err := store.CreateUser(ctx, "you@handoff.local", nil)
+	if err != nil {
+		return fmt.Errorf("first run: %w", err)
+	}
+	agentKey, _, err := auth.IssueToken(ctx, store, keys, u.ID, "first agent key", auth.ScopeAgent, nil)
+	if err != nil {
+		return err
+	}
+	userKey, _, err := auth.IssueToken(ctx, store, keys, u.ID, "web sign-in", auth.ScopeUser, nil)
+	if err != nil {
+		return err
+	}
+	base := fmt.Sprintf("http://localhost:%d", port)
+	fmt.Fprintf(out, `
+handoff is ready, with its own PostgreSQL and keys in %s.
+These are shown once; keep them somewhere safe.
+
+  Sign in to the web page:  %s/#token=%s
+
+  Agent key:  %s
+
+  MCP client config (Claude Code .mcp.json, Cursor, Claude Desktop):
+  {"mcpServers": {"handoff": {"type": "http", "url": "%s/mcp/",
+    "headers": {"Authorization": "Bearer %s"}}}}
+
+`, dataDir, base, userKey, agentKey, base, agentKey)
+	return os.WriteFile(marker, []byte(u.ID.String()+"\n"), 0o600)
+}

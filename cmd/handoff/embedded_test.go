@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/handoffhq/handoff/internal/embedpg"
+)
+
+// startServe runs `handoff serve` in-process with the embedded default and
+// returns its address, its stdout and a stop func that returns its exit.
+func startServe(t *testing.T, dataDir string) (addr string, stdout *bytes.Buffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logR, logW := io.Pipe()
+	stdout = &bytes.Buffer{}
+	done := make(chan int, 1)
+	kv := map[string]string{"PORT": "0"}
+	go func() {
+		done <- run(ctx, []string{"serve", "--data-dir", dataDir}, envOf(kv), stdout, logW)
+		logW.Close()
+	}()
+	sc := bufio.NewScanner(logR)
+	var seen []string
+	for addr == "" && sc.Scan() {
+		seen = append(seen, sc.Text())
+		var line struct{ Msg, Addr string }
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "handoff listening" {
+			_, port, _ := net.SplitHostPort(line.Addr)
+			addr = "127.0.0.1:" + port
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, logR) }()
+	if addr == "" {
+		cancel()
+		t.Fatalf("serve exited %d without listening:\n%s", <-done, strings.Join(seen, "\n"))
+	}
+	return addr, stdout, func() int { cancel(); return <-done }
+}
+
+var agentKeyLine = regexp.MustCompile(`Agent key:  (\S+)`)
+
+// With no DATABASE_URL, serve runs on its own PostgreSQL: it starts, makes
+// and prints keys once, keeps its data across a restart, and leaves no
+// PostgreSQL running when it stops.
+func TestEmbeddedDefault(t *testing.T) {
+	if _, err := embedpg.FindBinaries(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	dir, err := os.MkdirTemp("", "handoff-embedded-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	_ = os.Chmod(dir, 0o755) // as root, the postgres user must reach it
+	dataDir := filepath.Join(dir, "state")
+
+	verify := func(addr, key string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/auth/verify", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+
+	addr, out, stop := startServe(t, dataDir)
+	m := agentKeyLine.FindStringSubmatch(out.String())
+	if m == nil {
+		stop()
+		t.Fatalf("first start printed no agent key:\n%s", out)
+	}
+	key := m[1]
+	if code := verify(addr, key); code != 200 {
+		stop()
+		t.Fatalf("printed key: %d", code)
+	}
+	if !bytes.Contains(out.Bytes(), []byte(`"url": "http://localhost:`)) || !bytes.Contains(out.Bytes(), []byte("/#token=")) {
+		t.Errorf("first start printed no MCP config or sign-in link:\n%s", out)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	pidFile := filepath.Join(dataDir, "postgres", "pgdata", "postmaster.pid")
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Fatalf("PostgreSQL still running after serve stopped (%v)", err)
+	}
+
+	addr, out, stop = startServe(t, dataDir)
+	defer func() {
+		if code := stop(); code != 0 {
+			t.Errorf("second serve exited %d", code)
+		}
+		if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+			t.Errorf("PostgreSQL still running after the second stop (%v)", err)
+		}
+	}()
+	if out.Len() != 0 {
+		t.Errorf("second start printed again:\n%s", out)
+	}
+	if code := verify(addr, key); code != 200 {
+		t.Fatalf("the first start's key after a restart: %d", code)
+	}
+}
