@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,8 +45,9 @@ type Hub struct {
 	subs   map[uuid.UUID]map[*Subscription]struct{}
 	closed bool
 
-	listening chan struct{} // closed on the first LISTEN
+	listening chan struct{} // closed once the first connection listens on every channel
 	once      sync.Once
+	backlogs  atomic.Int64
 	stopped   chan struct{} // closed by Close
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -73,8 +75,9 @@ func NewHub(cfg *pgx.ConnConfig, log *slog.Logger) *Hub {
 		},
 		ReconnectDelay: 250 * time.Millisecond,
 	}
-	h.listener.Handle(NotifyChannel, hubHandler{h})
-	h.listener.Handle(UserChannel, hubHandler{h})
+	for _, ch := range hubChannels {
+		h.listener.Handle(ch, hubHandler{h})
+	}
 	return h
 }
 
@@ -210,10 +213,16 @@ func (hh hubHandler) HandleNotification(_ context.Context, n *pgconn.Notificatio
 // HandleBacklog runs after every LISTEN, the first and each reconnect:
 // anything may have changed meanwhile, so every waiter looks again.
 func (hh hubHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
-	hh.h.once.Do(func() { close(hh.h.listening) })
 	hh.h.wakeAll()
+	// Listening means listening on every channel.
+	if hh.h.backlogs.Add(1) == int64(len(hubChannels)) {
+		hh.h.once.Do(func() { close(hh.h.listening) })
+	}
 	return nil
 }
+
+// hubChannels are the channels the hub listens on.
+var hubChannels = []string{NotifyChannel, UserChannel}
 
 // waitFor calls check until it reports done, then returns; it also
 // returns when ctx ends, deadline passes or the hub closes, after at least
