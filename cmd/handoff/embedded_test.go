@@ -9,23 +9,28 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/handoffhq/handoff/db/dbtest"
 	"github.com/handoffhq/handoff/internal/embedpg"
 )
 
 // startServe runs `handoff serve` in-process with the embedded default and
 // returns its address, its stdout and a stop func that returns its exit.
-func startServe(t *testing.T, dataDir string) (addr string, stdout *bytes.Buffer, stop func() int) {
+func startServe(t *testing.T, dataDir string, extra map[string]string) (addr string, stdout *bytes.Buffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logR, logW := io.Pipe()
 	stdout = &bytes.Buffer{}
 	done := make(chan int, 1)
 	kv := map[string]string{"PORT": "0"}
+	for k, v := range extra {
+		kv[k] = v
+	}
 	go func() {
 		done <- run(ctx, []string{"serve", "--data-dir", dataDir}, envOf(kv), stdout, logW)
 		logW.Close()
@@ -60,6 +65,38 @@ func TestEmbeddedDefault(t *testing.T) {
 		}
 		t.Skip(err)
 	}
+	testEmbedded(t, nil, func(dataDir string) bool {
+		_, err := os.Stat(filepath.Join(dataDir, "postgres", "pgdata", "postmaster.pid"))
+		return !os.IsNotExist(err)
+	})
+}
+
+// Without binaries (forced here), the embedded default runs PostgreSQL in
+// Docker, with its data in the data directory.
+func TestEmbeddedDefaultInDocker(t *testing.T) {
+	if !embedpg.DockerAvailable() {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no Docker engine")
+		}
+		t.Skip("no Docker engine")
+	}
+	image := os.Getenv("TEST_POSTGRES_IMAGE")
+	if image == "" {
+		image = dbtest.DefaultImage
+	}
+	var container string
+	testEmbedded(t, map[string]string{"HANDOFF_EMBEDDED_POSTGRES": "docker", "HANDOFF_POSTGRES_IMAGE": image}, func(string) bool {
+		if container == "" {
+			out, _ := exec.Command("docker", "ps", "-a", "--filter", "name=handoff-pg-", "--format", "{{.Names}}").Output()
+			return strings.TrimSpace(string(out)) != ""
+		}
+		return exec.Command("docker", "inspect", container).Run() == nil
+	})
+}
+
+// testEmbedded starts serve twice on one data directory; running tells
+// whether PostgreSQL is still up.
+func testEmbedded(t *testing.T, extra map[string]string, running func(dataDir string) bool) {
 	dir, err := os.MkdirTemp("", "handoff-embedded-")
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +116,7 @@ func TestEmbeddedDefault(t *testing.T) {
 		return res.StatusCode
 	}
 
-	addr, out, stop := startServe(t, dataDir)
+	addr, out, stop := startServe(t, dataDir, extra)
 	m := agentKeyLine.FindStringSubmatch(out.String())
 	if m == nil {
 		stop()
@@ -96,18 +133,17 @@ func TestEmbeddedDefault(t *testing.T) {
 	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d", code)
 	}
-	pidFile := filepath.Join(dataDir, "postgres", "pgdata", "postmaster.pid")
-	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
-		t.Fatalf("PostgreSQL still running after serve stopped (%v)", err)
+	if running(dataDir) {
+		t.Fatal("PostgreSQL still running after serve stopped")
 	}
 
-	addr, out, stop = startServe(t, dataDir)
+	addr, out, stop = startServe(t, dataDir, extra)
 	defer func() {
 		if code := stop(); code != 0 {
 			t.Errorf("second serve exited %d", code)
 		}
-		if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
-			t.Errorf("PostgreSQL still running after the second stop (%v)", err)
+		if running(dataDir) {
+			t.Error("PostgreSQL still running after the second stop")
 		}
 	}()
 	if out.Len() != 0 {

@@ -191,7 +191,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	cfg.mcpStateless = cfg.mcpStateless || *stateless
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	if cfg.embedded {
-		pg, err := startEmbedded(ctx, *dataDir, log)
+		pg, err := startEmbedded(ctx, getenv, *dataDir, log)
 		if err != nil {
 			return err
 		}

@@ -2,12 +2,14 @@
 // server binaries found on the machine, a data directory of its own,
 // initdb on first start, a password-protected loopback port, and a clean
 // stop. When the process runs as root (PostgreSQL refuses to), the server
-// runs as the postgres (or nobody) user.
+// runs as the postgres (or nobody) user. Without binaries, StartDocker runs
+// the PostgreSQL image instead, with its data in the same directory.
 package embedpg
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -78,6 +80,8 @@ type Server struct {
 	cmd  *exec.Cmd
 	done chan error
 	log  *slog.Logger
+	// container is set when the server runs in Docker.
+	container string
 }
 
 // Start starts (initialising on first use) a PostgreSQL whose data lives
@@ -144,6 +148,13 @@ func Start(ctx context.Context, binDir, dir string, log *slog.Logger) (*Server, 
 // Stop shuts the server down (fast shutdown: sessions are ended, data is
 // safe) and waits for it to exit.
 func (s *Server) Stop() error {
+	if s.container != "" {
+		out, err := exec.Command("docker", "rm", "-f", s.container).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("docker rm %s: %v: %s", s.container, err, out)
+		}
+		return nil
+	}
 	if s.cmd.Process == nil {
 		return nil
 	}
@@ -158,8 +169,60 @@ func (s *Server) Stop() error {
 	}
 }
 
-// Pid is the server's process id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+// Container is the Docker container's name ("" when not in Docker).
+func (s *Server) Container() string { return s.container }
+
+// DockerAvailable reports whether a Docker engine answers.
+func DockerAvailable() bool {
+	if _, err := exec.LookPath("docker"); err != nil {
+		return false
+	}
+	return exec.Command("docker", "info").Run() == nil
+}
+
+// StartDocker runs the private PostgreSQL in a Docker container of image,
+// its data in dir/pgdata-docker (kept across starts), on a
+// password-protected loopback port. Stop removes the container.
+func StartDocker(ctx context.Context, image, dir string, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	data := filepath.Join(dir, "pgdata-docker")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(data)
+	if err != nil {
+		return nil, err
+	}
+	pass, err := password(filepath.Join(dir, "pgpass"))
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	name := "handoff-pg-" + hex.EncodeToString(sum[:6])
+	_ = exec.Command("docker", "rm", "-f", name).Run() // left over from a crash
+	out, err := exec.CommandContext(ctx, "docker", "run", "-d", "--name", name,
+		"-p", "127.0.0.1:"+strconv.Itoa(port)+":5432", "-v", abs+":/var/lib/postgresql/data",
+		"-e", "POSTGRES_USER=handoff", "-e", "POSTGRES_PASSWORD="+pass, "-e", "POSTGRES_DB=handoff", image).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("docker run %s: %v: %s", image, err, out)
+	}
+	s := &Server{container: name, log: log, done: make(chan error, 1)}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword("handoff", pass), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Path: "/handoff", RawQuery: "sslmode=disable"}
+	if err := s.waitReady(ctx, u.String()); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	s.URL = u.String()
+	log.Info("private PostgreSQL running in Docker", "container", name, "port", port)
+	return s, nil
+}
 
 func (s *Server) waitReady(ctx context.Context, dsn string) error {
 	deadline := time.Now().Add(60 * time.Second)
@@ -176,6 +239,9 @@ func (s *Server) waitReady(ctx context.Context, dsn string) error {
 			s.done <- err
 			return fmt.Errorf("postgres exited: %v", err)
 		default:
+		}
+		if s.container != "" && exec.Command("docker", "inspect", "-f", "{{.State.Running}}", s.container).Run() != nil {
+			return fmt.Errorf("container %s is gone", s.container)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("postgres did not become ready: %w", err)
