@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/handoffhq/handoff/db/dbtest"
 	"github.com/handoffhq/handoff/internal/embedpg"
 )
@@ -130,6 +132,7 @@ func testEmbedded(t *testing.T, extra map[string]string, running func(dataDir st
 	if !bytes.Contains(out.Bytes(), []byte(`"url": "http://localhost:`)) || !bytes.Contains(out.Bytes(), []byte("/#token=")) {
 		t.Errorf("first start printed no MCP config or sign-in link:\n%s", out)
 	}
+	mcpConfigWorks(t, out.String(), addr)
 	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d", code)
 	}
@@ -152,4 +155,62 @@ func testEmbedded(t *testing.T, extra map[string]string, running func(dataDir st
 	if code := verify(addr, key); code != 200 {
 		t.Fatalf("the first start's key after a restart: %d", code)
 	}
+}
+
+// mcpConfigWorks pastes the printed MCP config into the go-sdk client (as
+// an MCP client would read it) and lists the tools.
+func mcpConfigWorks(t *testing.T, printed, addr string) {
+	t.Helper()
+	start := strings.Index(printed, `{"mcpServers"`)
+	end := strings.LastIndex(printed, "}}}}")
+	if start < 0 || end < start {
+		t.Fatalf("no MCP config printed:\n%s", printed)
+	}
+	var cfg struct {
+		MCPServers map[string]struct {
+			Type    string            `json:"type"`
+			URL     string            `json:"url"`
+			Headers map[string]string `json:"headers"`
+		} `json:"mcpServers"`
+	}
+	if err := json.Unmarshal([]byte(printed[start:end+4]), &cfg); err != nil {
+		t.Fatalf("printed MCP config is not JSON: %v", err)
+	}
+	srv, ok := cfg.MCPServers["handoff"]
+	if !ok || srv.Type != "http" {
+		t.Fatalf("MCP config %+v", cfg)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	url := strings.Replace(srv.URL, "localhost:"+port, addr, 1)
+	h := http.Header{}
+	for k, v := range srv.Headers {
+		h.Set(k, v)
+	}
+	hc := &http.Client{Transport: headerTransport{h}}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "pasted", Version: "v0"}, nil).Connect(context.Background(),
+		&mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc}, nil)
+	if err != nil {
+		t.Fatalf("the printed MCP config does not connect: %v", err)
+	}
+	defer cs.Close()
+	n := 0
+	for _, err := range cs.Tools(context.Background(), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 5 {
+		t.Fatalf("%d tools through the printed config", n)
+	}
+}
+
+type headerTransport struct{ h http.Header }
+
+func (ht headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range ht.h {
+		r.Header[k] = v
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
