@@ -36,6 +36,9 @@ type SendAgentMessageParams struct {
 	IdempotencyKey    string          `json:"-"`
 	// CountSteps asks for StepNumber (the MCP log_step result).
 	CountSteps bool `json:"-"`
+	// Notify: send the person this message's webhooks. nil: questions
+	// notify, steps do not (Omnara's send_push/email/sms default).
+	Notify *bool `json:"notify"`
 }
 
 // SendAgentMessageResult is what a sent agent message returns: its ids and
@@ -64,7 +67,27 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 		return SendAgentMessageResult{}, err
 	}
 	res, replayed, err := withIdempotentTx(ctx, s, p.UserID, "send_agent_message", p.IdempotencyKey, p,
-		func(q *Queries) (SendAgentMessageResult, error) { return sendAgentMessage(ctx, q, p) })
+		func(q *Queries) (SendAgentMessageResult, error) {
+			res, err := sendAgentMessage(ctx, q, p)
+			if err != nil {
+				return res, err
+			}
+			notify := p.RequiresUserInput
+			if p.Notify != nil {
+				notify = *p.Notify
+			}
+			if !notify {
+				return res, nil
+			}
+			data := WebhookData{AgentInstanceID: res.InstanceID, MessageID: &res.MessageID, SenderType: string(SenderTypeAGENT),
+				Content: p.Content, RequiresUserInput: p.RequiresUserInput}
+			if p.RequiresUserInput {
+				if err := s.enqueueWebhooks(ctx, q, p.UserID, EventQuestionAsked, data); err != nil {
+					return res, err
+				}
+			}
+			return res, s.enqueueWebhooks(ctx, q, p.UserID, EventMessageCreated, data)
+		})
 	res.Replayed = replayed
 	if err == nil {
 		observeMessage(SenderTypeAGENT, replayed, p.RequiresUserInput)
@@ -128,7 +151,19 @@ func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams
 		return CreateUserMessageResult{}, err
 	}
 	res, replayed, err := withIdempotentTx(ctx, s, p.UserID, "create_user_message", p.IdempotencyKey, p,
-		func(q *Queries) (CreateUserMessageResult, error) { return createUserMessage(ctx, q, p) })
+		func(q *Queries) (CreateUserMessageResult, error) {
+			res, err := createUserMessage(ctx, q, p)
+			if err != nil {
+				return res, err
+			}
+			data := WebhookData{AgentInstanceID: res.InstanceID, MessageID: &res.MessageID, SenderType: string(SenderTypeUSER), Content: p.Content}
+			if res.Answered {
+				if err := s.enqueueWebhooks(ctx, q, p.UserID, EventQuestionAnswered, data); err != nil {
+					return res, err
+				}
+			}
+			return res, s.enqueueWebhooks(ctx, q, p.UserID, EventMessageCreated, data)
+		})
 	res.Replayed = replayed
 	if err == nil {
 		observeMessage(SenderTypeUSER, replayed, false)
@@ -290,6 +325,12 @@ func (s *Store) RequestInput(ctx context.Context, userID, messageID uuid.UUID) (
 		}
 		if err := recordEvent(ctx, q, inst, EventMessage, &msg.ID); err != nil {
 			return RequestInputResult{}, err
+		}
+		if len(read.Messages) == 0 {
+			if err := s.enqueueWebhooks(ctx, q, userID, EventQuestionAsked, WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID,
+				SenderType: string(SenderTypeAGENT), Content: msg.Content, RequiresUserInput: true}); err != nil {
+				return RequestInputResult{}, err
+			}
 		}
 		return RequestInputResult{MessageID: msg.ID, InstanceID: inst.ID, Messages: read.Messages, Status: read.Status}, nil
 	})

@@ -6,10 +6,13 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
 	handoffsql "github.com/handoffhq/handoff/sql"
 )
@@ -19,6 +22,7 @@ import (
 // migrate one at a time.
 type Migrator struct {
 	provider *goose.Provider
+	river    *rivermigrate.Migrator[pgx.Tx]
 	close    func() error
 }
 
@@ -40,15 +44,28 @@ func NewMigrator(pool *pgxpool.Pool, log *slog.Logger) (*Migrator, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
-	return &Migrator{provider: p, close: sqlDB.Close}, nil
+	rm, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("river migrations: %w", err)
+	}
+	return &Migrator{provider: p, river: rm, close: sqlDB.Close}, nil
 }
 
 // Close releases the migrator's connection.
 func (m *Migrator) Close() error { return m.close() }
 
-// Up applies every pending migration.
+// Up applies every pending migration: handoff's, then those of River (the
+// job queue of webhook deliveries, whose tables it owns).
 func (m *Migrator) Up(ctx context.Context) ([]*goose.MigrationResult, error) {
-	return m.provider.Up(ctx)
+	res, err := m.provider.Up(ctx)
+	if err != nil {
+		return res, err
+	}
+	if _, err := m.river.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return res, fmt.Errorf("river migrations: %w", err)
+	}
+	return res, nil
 }
 
 // Down rolls back the newest applied migration.

@@ -238,3 +238,25 @@ type UserAgent struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+type Webhook struct {
+	ID         uuid.UUID `json:"id"`
+	UserID     uuid.UUID `json:"user_id"`
+	URL        string    `json:"url"`
+	EventTypes []string  `json:"event_types"`
+	Format     string    `json:"format"`
+	Secret     string    `json:"secret"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+type WebhookDelivery struct {
+	ID          int64     `json:"id"`
+	WebhookID   uuid.UUID `json:"webhook_id"`
+	UserID      uuid.UUID `json:"user_id"`
+	EventID     string    `json:"event_id"`
+	EventType   string    `json:"event_type"`
+	Attempt     int32     `json:"attempt"`
+	StatusCode  *int32    `json:"status_code"`
+	Error       *string   `json:"error"`
+	AttemptedAt time.Time `json:"attempted_at"`
+}

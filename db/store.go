@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 )
 
 // Store is handoff's one core: every operation of the REST and MCP
@@ -17,6 +18,7 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	hub  *Hub
+	jobs *river.Client[pgx.Tx]
 }
 
 // Option configures a Store.

@@ -89,7 +89,8 @@ func (m *messageBody) decode(r *http.Request, w http.ResponseWriter, req any) (m
 }
 
 // POST /api/v1/messages/agent (contract §2.1). send_email, send_sms and
-// send_push are accepted; notifications come with webhooks.
+// send_push mean "notify the person": they decide whether the message's
+// webhooks fire.
 func parseSendAgentMessage(r *http.Request, w http.ResponseWriter, p auth.Principal) (db.SendAgentMessageParams, error) {
 	var req struct {
 		messageBody
@@ -105,8 +106,26 @@ func parseSendAgentMessage(r *http.Request, w http.ResponseWriter, p auth.Princi
 	return db.SendAgentMessageParams{
 		UserID: p.UserID, InstanceID: m.id, AgentType: valueOr(req.AgentType, ""), Content: m.content,
 		RequiresUserInput: valueOr(req.RequiresUserInput, false), GitDiff: req.GitDiff,
-		Metadata: req.MessageMetadata, IdempotencyKey: m.key,
+		Metadata: req.MessageMetadata, IdempotencyKey: m.key, Notify: notifyFlags(req.SendPush, req.SendEmail, req.SendSMS),
 	}, err
+}
+
+// notifyFlags reads Omnara's send_push/send_email/send_sms as "notify the
+// person" (the webhooks): any true notifies, else any false does not, else
+// the default (questions notify, steps do not).
+func notifyFlags(flags ...*bool) *bool {
+	var out *bool
+	for _, f := range flags {
+		if f == nil {
+			continue
+		}
+		if *f {
+			t := true
+			return &t
+		}
+		out = f
+	}
+	return out
 }
 
 // createMessageResponse is Omnara's CreateMessageResponse.

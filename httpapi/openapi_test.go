@@ -147,6 +147,20 @@ func TestOpenAPIShapesMatchResponses(t *testing.T) {
 		t.Fatalf("key list: %d %s", r.status, r.body)
 	}
 	check("DELETE", "/api/v1/auth/api-keys/{key_id}", "/api/v1/auth/api-keys/"+k["id"].(string), person, "", 200)
+	wh := check("POST", "/api/v1/webhooks", "/api/v1/webhooks", person, `{"url":"https://203.0.113.7/hook","event_types":["question.asked"],"format":"slack"}`, 201)
+	if s, _ := wh["secret"].(string); !strings.HasPrefix(s, "whsec_") {
+		t.Fatalf("webhook secret %v", wh["secret"])
+	}
+	if r := a.call("GET", "/api/v1/webhooks", person, ""); r.status != 200 || strings.Contains(string(r.body), "whsec_") {
+		t.Fatalf("webhook list shows secrets: %s", r.body)
+	}
+	if r := a.call("GET", "/api/v1/webhooks/"+wh["id"].(string)+"/deliveries", person, ""); r.status != 200 || string(r.body) != "[]\n" {
+		t.Fatalf("deliveries: %d %s", r.status, r.body)
+	}
+	check("POST", "/api/v1/webhooks", "/api/v1/webhooks", person, `{"url":"http://127.0.0.1/hook","event_types":["question.asked"]}`, 422)
+	check("POST", "/api/v1/webhooks", "/api/v1/webhooks", person, `{"url":"https://203.0.113.7/hook","event_types":["nope"]}`, 400)
+	check("DELETE", "/api/v1/webhooks/{webhook_id}", "/api/v1/webhooks/"+wh["id"].(string), person, "", 200)
+	check("DELETE", "/api/v1/webhooks/{webhook_id}", "/api/v1/webhooks/"+wh["id"].(string), person, "", 404)
 	check("POST", "/api/v1/sessions/end", "/api/v1/sessions/end", a.token, `{"agent_instance_id":"`+inst+`"}`, 200)
 	check("GET", "/", "/", "", "", 200)
 	check("GET", "/health", "/health", "", "", 200)

@@ -62,6 +62,11 @@ func (s *Server) routes() {
 		endpoint(s, user, parsePersonMessage, s.store.CreateUserMessage, renderPersonMessage))
 	s.handle("GET /api/v1/me", endpoint(s, agent, principalItself, s.me, renderMe))
 	s.handle("GET /api/v1/events", s.authed(user, s.events))
+	s.handle("POST /api/v1/webhooks", endpoint(s, user, s.parseCreateWebhook, s.store.CreateWebhook, renderCreatedWebhook))
+	s.handle("GET /api/v1/webhooks", endpoint(s, user, principalUser, s.store.ListWebhooks, renderWebhooks))
+	s.handle("DELETE /api/v1/webhooks/{webhook_id}", endpoint(s, user, pathRef("webhook_id"), s.deleteWebhook, renderDeleted))
+	s.handle("GET /api/v1/webhooks/{webhook_id}/deliveries",
+		endpoint(s, user, pathRef("webhook_id"), s.listDeliveries, renderDeliveries))
 	s.handle("POST /api/v1/auth/api-keys", endpoint(s, user, parseCreateKey, s.createKey, renderCreatedKey))
 	s.handle("GET /api/v1/auth/api-keys", endpoint(s, user, principalUser, s.listKeys, renderKeys))
 	s.handle("DELETE /api/v1/auth/api-keys/{key_id}",

@@ -17,11 +17,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/httpapi"
 	"github.com/handoffhq/handoff/mcpapi"
+	"github.com/handoffhq/handoff/webhook"
 )
 
 // serveConfig is serve's configuration, read from the environment.
@@ -34,6 +37,8 @@ type serveConfig struct {
 	mcpStateless    bool
 	mcpWait         time.Duration
 	embedded        bool // no DATABASE_URL: a private PostgreSQL in the data dir
+
+	webhookAllowPrivate bool
 }
 
 // defaultDataDir is where the embedded default keeps its PostgreSQL, keys
@@ -96,6 +101,11 @@ func loadServeConfig(getenv env, dataDir string) (serveConfig, error) {
 	if v := getenv("HANDOFF_MCP_WAIT"); v != "" {
 		if cfg.mcpWait, err = parseSeconds(v); err != nil || cfg.mcpWait <= 0 {
 			return cfg, usagef("HANDOFF_MCP_WAIT must be a positive duration such as 50s (or a number of seconds), not %q", v)
+		}
+	}
+	if v := getenv("HANDOFF_WEBHOOK_ALLOW_PRIVATE"); v != "" {
+		if cfg.webhookAllowPrivate, err = strconv.ParseBool(v); err != nil {
+			return cfg, usagef("HANDOFF_WEBHOOK_ALLOW_PRIVATE must be 1 or 0, not %q", v)
 		}
 	}
 	if v := getenv("HANDOFF_SHUTDOWN_TIMEOUT"); v != "" {
@@ -218,12 +228,29 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	hub := db.NewHub(pool.Config().ConnConfig, log)
 	hub.Start()
 	defer hub.Close()
-	store := db.NewStore(pool, db.WithHub(hub))
+	// Webhook deliveries: durable River jobs on the same database, worked
+	// here; the store enqueues them inside the writing transactions.
+	publicURL := getenv("HANDOFF_PUBLIC_URL")
+	if publicURL == "" {
+		publicURL = fmt.Sprintf("http://localhost:%d", cfg.port)
+	}
+	worker := webhook.NewWorker(webhook.Config{Store: db.NewStore(pool), PublicURL: publicURL,
+		AllowPrivate: cfg.webhookAllowPrivate, Log: log})
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
+		Workers: webhook.Workers(worker),
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return err
+	}
+	store := db.NewStore(pool, db.WithHub(hub), db.WithJobs(jobs))
 	db.ReportPool(pool)
 	api := httpapi.New(httpapi.Config{
-		Store:    store,
-		Verifier: auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
-		Keys:     cfg.keys,
+		Store:               store,
+		Verifier:            auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
+		Keys:                cfg.keys,
+		WebhookAllowPrivate: cfg.webhookAllowPrivate,
 		Ready: func(ctx context.Context) error {
 			atHead, err := migrator.AtHead(ctx)
 			if err == nil && !atHead {
@@ -263,6 +290,14 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	if err := jobs.Start(ctx); err != nil {
+		return fmt.Errorf("webhook jobs: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = jobs.Stop(sctx)
+	}()
 	log.Info("handoff listening", "addr", ln.Addr().String(), "alg", cfg.keys.Alg,
 		"mcp_stateless", cfg.mcpStateless, "mcp_wait", cfg.mcpWait.String())
 	errc := make(chan error, 1)

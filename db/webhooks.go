@@ -1,0 +1,168 @@
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+)
+
+// Webhook event types.
+const (
+	EventQuestionAsked    = "question.asked"
+	EventMessageCreated   = "message.created"
+	EventSessionEnded     = "session.ended"
+	EventQuestionAnswered = "question.answered"
+)
+
+// WebhookEventTypes are all the event types a webhook can take.
+var WebhookEventTypes = []string{EventQuestionAsked, EventMessageCreated, EventSessionEnded, EventQuestionAnswered}
+
+// Webhook formats.
+const (
+	FormatStandard = "standard"
+	FormatSlack    = "slack"
+)
+
+// DeliverWebhookArgs is the durable job of one delivery: enqueued in the
+// transaction that makes the event, so it exists exactly when that
+// committed, and survives restarts.
+type DeliverWebhookArgs struct {
+	WebhookID uuid.UUID       `json:"webhook_id"`
+	UserID    uuid.UUID       `json:"user_id"`
+	EventID   string          `json:"event_id"`
+	Type      string          `json:"type"`
+	Data      json.RawMessage `json:"data"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// Kind names the job for River.
+func (DeliverWebhookArgs) Kind() string { return "webhook_delivery" }
+
+// WebhookData is the data of an event.
+type WebhookData struct {
+	AgentInstanceID   uuid.UUID  `json:"agent_instance_id"`
+	MessageID         *uuid.UUID `json:"message_id,omitempty"`
+	SenderType        string     `json:"sender_type,omitempty"`
+	Content           string     `json:"content,omitempty"`
+	RequiresUserInput bool       `json:"requires_user_input,omitempty"`
+	Status            string     `json:"status,omitempty"`
+}
+
+// WithJobs lets the store enqueue webhook deliveries (River on the same
+// database). Without it, no webhook is sent.
+func WithJobs(c *river.Client[pgx.Tx]) Option { return func(s *Store) { s.jobs = c } }
+
+// MaxDeliveryAttempts bounds retries (the worker also stops after 24 h).
+const MaxDeliveryAttempts = 100
+
+// enqueueWebhooks adds, inside q's transaction, one delivery job per
+// webhook of the user that takes the event type.
+func (s *Store) enqueueWebhooks(ctx context.Context, q *Queries, userID uuid.UUID, eventType string, data WebhookData) error {
+	if s.jobs == nil {
+		return nil
+	}
+	ids, err := q.WebhooksFor(ctx, WebhooksForParams{UserID: userID, EventType: eventType})
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	tx, ok := q.db.(pgx.Tx)
+	if !ok {
+		return fmt.Errorf("webhooks: not in a transaction")
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	params := make([]river.InsertManyParams, len(ids))
+	for i, id := range ids {
+		params[i] = river.InsertManyParams{
+			Args: DeliverWebhookArgs{WebhookID: id, UserID: userID, EventID: "evt_" + uuid.NewString(),
+				Type: eventType, Data: raw, CreatedAt: now},
+			InsertOpts: &river.InsertOpts{MaxAttempts: MaxDeliveryAttempts},
+		}
+	}
+	_, err = s.jobs.InsertManyTx(ctx, tx, params)
+	return err
+}
+
+// NewWebhook is a webhook to create.
+type NewWebhook struct {
+	UserID     uuid.UUID
+	URL        string
+	EventTypes []string
+	Format     string
+}
+
+// CreateWebhook stores a webhook with a new signing secret (whsec_…, as
+// Standard Webhooks writes them); the caller shows it once.
+func (s *Store) CreateWebhook(ctx context.Context, p NewWebhook) (Webhook, error) {
+	if len(p.EventTypes) == 0 {
+		return Webhook{}, Errorf(EInvalid, "event_types must name at least one of %v", WebhookEventTypes)
+	}
+	for _, t := range p.EventTypes {
+		known := false
+		for _, k := range WebhookEventTypes {
+			known = known || t == k
+		}
+		if !known {
+			return Webhook{}, Errorf(EInvalid, "unknown event type %q (want %v)", t, WebhookEventTypes)
+		}
+	}
+	if p.Format == "" {
+		p.Format = FormatStandard
+	}
+	if p.Format != FormatStandard && p.Format != FormatSlack {
+		return Webhook{}, Errorf(EInvalid, "format must be standard or slack")
+	}
+	key := make([]byte, 24)
+	_, _ = rand.Read(key)
+	return withTx(ctx, s, func(q *Queries) (Webhook, error) {
+		return q.CreateWebhook(ctx, CreateWebhookParams{UserID: p.UserID, URL: p.URL, EventTypes: p.EventTypes,
+			Format: p.Format, Secret: "whsec_" + base64.StdEncoding.EncodeToString(key)})
+	})
+}
+
+// ListWebhooks returns the user's webhooks.
+func (s *Store) ListWebhooks(ctx context.Context, userID uuid.UUID) ([]Webhook, error) {
+	return New(s.pool).ListWebhooks(ctx, userID)
+}
+
+// GetWebhook returns one of the user's webhooks.
+func (s *Store) GetWebhook(ctx context.Context, userID, id uuid.UUID) (Webhook, error) {
+	w, err := New(s.pool).GetWebhook(ctx, GetWebhookParams{ID: id, UserID: userID})
+	if isNoRows(err) {
+		return Webhook{}, Errorf(ENotFound, "Webhook not found")
+	}
+	return w, err
+}
+
+// DeleteWebhook removes one of the user's webhooks; its pending
+// deliveries are dropped when their turn comes.
+func (s *Store) DeleteWebhook(ctx context.Context, userID, id uuid.UUID) error {
+	n, err := New(s.pool).DeleteWebhook(ctx, DeleteWebhookParams{ID: id, UserID: userID})
+	if err == nil && n == 0 {
+		return Errorf(ENotFound, "Webhook not found")
+	}
+	return err
+}
+
+// RecordDelivery notes one delivery attempt.
+func (s *Store) RecordDelivery(ctx context.Context, p RecordDeliveryParams) error {
+	return New(s.pool).RecordDelivery(ctx, p)
+}
+
+// ListDeliveries returns a webhook's latest delivery attempts.
+func (s *Store) ListDeliveries(ctx context.Context, userID, webhookID uuid.UUID, limit int) ([]WebhookDelivery, error) {
+	if _, err := s.GetWebhook(ctx, userID, webhookID); err != nil {
+		return nil, err
+	}
+	return New(s.pool).ListDeliveries(ctx, ListDeliveriesParams{WebhookID: webhookID, UserID: userID, Lim: int32(limit)})
+}

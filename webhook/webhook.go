@@ -1,0 +1,257 @@
+// Package webhook delivers handoff's webhooks: signed per the Standard
+// Webhooks specification, from durable River jobs enqueued in the
+// transactions that make the events, retried with exponential backoff for
+// 24 hours on timeouts, 5xx and 429, never to private addresses unless the
+// operator allows them.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/handoffhq/handoff/db"
+)
+
+// Config configures deliveries.
+type Config struct {
+	Store *db.Store
+	// PublicURL is where people reach the web page (links in Slack messages).
+	PublicURL string
+	// AllowPrivate lets webhooks target loopback, private and link-local
+	// addresses (HANDOFF_WEBHOOK_ALLOW_PRIVATE=1; tests set it).
+	AllowPrivate bool
+	// RetryBase is the first retry's delay; it doubles per attempt, up to
+	// an hour. Default 5 s.
+	RetryBase time.Duration
+	Log       *slog.Logger
+}
+
+// Timeout bounds one delivery attempt; MaxResponse the response read.
+const (
+	Timeout     = 10 * time.Second
+	MaxResponse = 64 << 10
+	GiveUpAfter = 24 * time.Hour
+)
+
+// Worker delivers one webhook event.
+type Worker struct {
+	river.WorkerDefaults[db.DeliverWebhookArgs]
+	cfg    Config
+	client *http.Client
+}
+
+// NewWorker returns the delivery worker.
+func NewWorker(cfg Config) *Worker {
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if !cfg.AllowPrivate {
+		dialer.Control = refusePrivate
+	}
+	tr := &http.Transport{Proxy: nil, DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second,
+		ResponseHeaderTimeout: Timeout, MaxIdleConnsPerHost: 4}
+	return &Worker{cfg: cfg, client: &http.Client{Transport: tr, Timeout: Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// Workers registers the worker for a River client.
+func Workers(w *Worker) *river.Workers {
+	ws := river.NewWorkers()
+	river.AddWorker(ws, w)
+	return ws
+}
+
+// NextRetry: exponential backoff from RetryBase, capped at an hour.
+func (w *Worker) NextRetry(job *river.Job[db.DeliverWebhookArgs]) time.Time {
+	d := w.cfg.RetryBase << min(job.Attempt-1, 20)
+	return time.Now().Add(min(d, time.Hour))
+}
+
+// Timeout bounds a job run.
+func (w *Worker) Timeout(*river.Job[db.DeliverWebhookArgs]) time.Duration {
+	return Timeout + 5*time.Second
+}
+
+// Work sends the event once. Retried: network errors, timeouts, 5xx and
+// 429 (until 24 h after the event). Not retried: other 4xx, a webhook
+// deleted meanwhile.
+func (w *Worker) Work(ctx context.Context, job *river.Job[db.DeliverWebhookArgs]) error {
+	a := job.Args
+	hook, err := w.cfg.Store.GetWebhook(ctx, a.UserID, a.WebhookID)
+	if db.ErrorCode(err) == db.ENotFound {
+		return nil // deleted: nothing to deliver to
+	} else if err != nil {
+		return err
+	}
+	body, err := Body(hook.Format, a, w.cfg.PublicURL)
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	ts := time.Now().Unix()
+	sig, err := Sign(hook.Secret, a.EventID, ts, body)
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "handoff-webhooks")
+	req.Header.Set("webhook-id", a.EventID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("webhook-signature", sig)
+	res, err := w.client.Do(req)
+	rec := db.RecordDeliveryParams{WebhookID: hook.ID, UserID: a.UserID, EventID: a.EventID, EventType: a.Type, Attempt: int32(job.Attempt)}
+	var status int
+	if err == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, MaxResponse))
+		res.Body.Close()
+		status = res.StatusCode
+		code := int32(status)
+		rec.StatusCode = &code
+	} else {
+		msg := err.Error()
+		rec.Error = &msg
+	}
+	if rerr := w.cfg.Store.RecordDelivery(context.WithoutCancel(ctx), rec); rerr != nil {
+		w.cfg.Log.Warn("record webhook delivery", "err", rerr)
+	}
+	switch {
+	case err == nil && status/100 == 2:
+		return nil
+	case errors.Is(err, ErrPrivateTarget):
+		return river.JobCancel(err)
+	case err == nil && status/100 == 4 && status != http.StatusTooManyRequests:
+		return river.JobCancel(fmt.Errorf("receiver answered %d", status))
+	case time.Since(a.CreatedAt) > GiveUpAfter:
+		return river.JobCancel(fmt.Errorf("gave up after 24 h (last: %v, status %d)", err, status))
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("receiver answered %d", status)
+}
+
+// Sign is the Standard Webhooks signature: "v1," + base64 of the
+// HMAC-SHA256 of "id.timestamp.body" keyed by the secret's bytes (the
+// base64 after "whsec_").
+func Sign(secret, id string, ts int64, body []byte) (string, error) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return "", fmt.Errorf("bad webhook secret: %w", err)
+	}
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%d.", id, ts)
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil)), nil
+}
+
+// Body is what a webhook receives: the standard event, or Slack's
+// {"text": …} with a link to the session.
+func Body(format string, a db.DeliverWebhookArgs, publicURL string) ([]byte, error) {
+	if format != db.FormatSlack {
+		return json.Marshal(map[string]any{"type": a.Type, "timestamp": a.CreatedAt.UTC().Format(time.RFC3339Nano), "data": a.Data})
+	}
+	var d db.WebhookData
+	if err := json.Unmarshal(a.Data, &d); err != nil {
+		return nil, err
+	}
+	var text string
+	switch a.Type {
+	case db.EventQuestionAsked:
+		text = "An agent needs your input: " + d.Content
+	case db.EventQuestionAnswered:
+		text = "Question answered: " + d.Content
+	case db.EventSessionEnded:
+		text = "A session ended."
+	default:
+		text = strings.ToLower(d.SenderType) + ": " + d.Content
+	}
+	if publicURL != "" {
+		text += "\n<" + strings.TrimRight(publicURL, "/") + "/sessions/" + d.AgentInstanceID.String() + "|Open the session>"
+	}
+	return json.Marshal(map[string]string{"text": text})
+}
+
+// ErrPrivateTarget: a webhook target that resolves to this machine, a
+// private network or cloud metadata.
+var ErrPrivateTarget = errors.New("webhook target is a loopback, private, link-local or metadata address")
+
+func privateAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() ||
+		netip.MustParsePrefix("100.64.0.0/10").Contains(ip) // carrier-grade NAT
+}
+
+// refusePrivate checks the address actually dialled (after DNS), so a name
+// that resolves to a private address is refused too.
+func refusePrivate(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || privateAddr(ip) {
+		return ErrPrivateTarget
+	}
+	return nil
+}
+
+// CheckURL validates a webhook URL at creation: http(s), a host, and, unless
+// private targets are allowed, no name or literal address that is private.
+func CheckURL(ctx context.Context, raw string, allowPrivate bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return db.Errorf(db.EInvalid, "url must be an http or https URL without credentials")
+	}
+	if allowPrivate {
+		return nil
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return db.Errorf(db.EInvalid, "%v", ErrPrivateTarget)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if privateAddr(ip) {
+			return db.Errorf(db.EInvalid, "%v", ErrPrivateTarget)
+		}
+		return nil
+	}
+	// A name: refused if it resolves to a private address now (deliveries
+	// check again at every dial).
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+	if err != nil {
+		return db.Errorf(db.EInvalid, "url host %q does not resolve", host)
+	}
+	for _, a := range addrs {
+		if privateAddr(a) {
+			return db.Errorf(db.EInvalid, "%v", ErrPrivateTarget)
+		}
+	}
+	return nil
+}
