@@ -18,11 +18,16 @@ WITH msg AS (
 ), inst AS (
     UPDATE agent_instances SET
         status = CASE WHEN status = 'COMPLETED' THEN status ELSE 'ACTIVE'::agent_status END,
-        last_heartbeat_at = now(),
+        last_heartbeat_at = now(), last_activity_at = now(),
         last_read_message_id = (SELECT id FROM msg),
         last_read_seq = (SELECT seq FROM msg)
     WHERE agent_instances.id = :inst AND agent_instances.user_id = :user
-    RETURNING agent_instances.id
+    RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status
+), ev AS (
+    INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
+    SELECT inst.user_id, inst.id, 'message', msg.id, inst.status FROM msg, inst
+    RETURNING user_id, agent_instance_id
 )
-SELECT msg.* FROM msg, (SELECT pg_notify('handoff_instance', id::text) FROM inst) AS notified;
+SELECT msg.* FROM msg,
+    (SELECT pg_notify('handoff_instance', agent_instance_id::text), pg_notify('handoff_user', user_id::text) FROM ev) AS notified;
 COMMIT;

@@ -273,9 +273,9 @@ WITH upd AS (
 ), ev AS (
     INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
     SELECT upd.user_id, upd.id, 'message', $2::uuid, upd.status FROM upd
-    RETURNING user_id
+    RETURNING user_id, agent_instance_id
 )
-SELECT pg_notify('handoff_user', user_id::text) FROM ev
+SELECT pg_notify('handoff_user', user_id::text), pg_notify('handoff_instance', agent_instance_id::text) FROM ev
 `
 
 type RecordUserMessageParams struct {
@@ -288,7 +288,8 @@ type RecordUserMessageParams struct {
 
 // After a user message: it answers a waiting question (AWAITING_INPUT ->
 // ACTIVE; COMPLETED stays), counts as activity, with mark_as_read moves
-// the agent's read cursor to it, and is an event of the live view.
+// the agent's read cursor to it, is an event of the live view, and wakes
+// the instance's waiters and the user's streams.
 func (q *Queries) RecordUserMessage(ctx context.Context, arg RecordUserMessageParams) error {
 	_, err := q.db.Exec(ctx, recordUserMessage,
 		arg.MarkAsRead,

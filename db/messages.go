@@ -81,12 +81,11 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 			}
 			data := WebhookData{AgentInstanceID: res.InstanceID, MessageID: &res.MessageID, SenderType: string(SenderTypeAGENT),
 				Content: p.Content, RequiresUserInput: p.RequiresUserInput}
+			types := []string{EventMessageCreated}
 			if p.RequiresUserInput {
-				if err := s.enqueueWebhooks(ctx, q, p.UserID, EventQuestionAsked, data); err != nil {
-					return res, err
-				}
+				types = []string{EventQuestionAsked, EventMessageCreated}
 			}
-			return res, s.enqueueWebhooks(ctx, q, p.UserID, EventMessageCreated, data)
+			return res, s.enqueueWebhooks(ctx, q, p.UserID, data, types...)
 		})
 	res.Replayed = replayed
 	if err == nil {
@@ -157,12 +156,11 @@ func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams
 				return res, err
 			}
 			data := WebhookData{AgentInstanceID: res.InstanceID, MessageID: &res.MessageID, SenderType: string(SenderTypeUSER), Content: p.Content}
+			types := []string{EventMessageCreated}
 			if res.Answered {
-				if err := s.enqueueWebhooks(ctx, q, p.UserID, EventQuestionAnswered, data); err != nil {
-					return res, err
-				}
+				types = []string{EventQuestionAnswered, EventMessageCreated}
 			}
-			return res, s.enqueueWebhooks(ctx, q, p.UserID, EventMessageCreated, data)
+			return res, s.enqueueWebhooks(ctx, q, p.UserID, data, types...)
 		})
 	res.Replayed = replayed
 	if err == nil {
@@ -191,9 +189,6 @@ func createUserMessage(ctx context.Context, q *Queries, p CreateUserMessageParam
 		return CreateUserMessageResult{}, fmt.Errorf("update instance: %w", err)
 	}
 	answered := inst.Status == AgentStatusAWAITINGINPUT
-	if err := notify(ctx, q, inst.ID); err != nil {
-		return CreateUserMessageResult{}, err
-	}
 	return CreateUserMessageResult{
 		InstanceID: inst.ID, MessageID: msg.ID, MarkedAsRead: p.MarkAsRead, Answered: answered,
 	}, nil
@@ -327,8 +322,8 @@ func (s *Store) RequestInput(ctx context.Context, userID, messageID uuid.UUID) (
 			return RequestInputResult{}, err
 		}
 		if len(read.Messages) == 0 {
-			if err := s.enqueueWebhooks(ctx, q, userID, EventQuestionAsked, WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID,
-				SenderType: string(SenderTypeAGENT), Content: msg.Content, RequiresUserInput: true}); err != nil {
+			if err := s.enqueueWebhooks(ctx, q, userID, WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID,
+				SenderType: string(SenderTypeAGENT), Content: msg.Content, RequiresUserInput: true}, EventQuestionAsked); err != nil {
 				return RequestInputResult{}, err
 			}
 		}

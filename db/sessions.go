@@ -86,8 +86,8 @@ func (s *Store) EndSession(ctx context.Context, userID, instanceID uuid.UUID) (E
 		if err := recordEvent(ctx, q, inst, EventStatus, nil); err != nil {
 			return EndSessionResult{}, err
 		}
-		if err := s.enqueueWebhooks(ctx, q, userID, EventSessionEnded,
-			WebhookData{AgentInstanceID: inst.ID, Status: string(inst.Status)}); err != nil {
+		if err := s.enqueueWebhooks(ctx, q, userID,
+			WebhookData{AgentInstanceID: inst.ID, Status: string(inst.Status)}, EventSessionEnded); err != nil {
 			return EndSessionResult{}, err
 		}
 		return EndSessionResult{InstanceID: inst.ID, FinalStatus: inst.Status}, notify(ctx, q, inst.ID)

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"slices"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -63,13 +64,13 @@ func WithJobs(c *river.Client[pgx.Tx]) Option { return func(s *Store) { s.jobs =
 const MaxDeliveryAttempts = 100
 
 // enqueueWebhooks adds, inside q's transaction, one delivery job per
-// webhook of the user that takes the event type.
-func (s *Store) enqueueWebhooks(ctx context.Context, q *Queries, userID uuid.UUID, eventType string, data WebhookData) error {
-	if s.jobs == nil {
+// webhook of the user and event type it takes (one query for them all).
+func (s *Store) enqueueWebhooks(ctx context.Context, q *Queries, userID uuid.UUID, data WebhookData, types ...string) error {
+	if s.jobs == nil || len(types) == 0 {
 		return nil
 	}
-	ids, err := q.WebhooksFor(ctx, WebhooksForParams{UserID: userID, EventType: eventType})
-	if err != nil || len(ids) == 0 {
+	hooks, err := q.WebhooksFor(ctx, WebhooksForParams{UserID: userID, EventTypes: types})
+	if err != nil || len(hooks) == 0 {
 		return err
 	}
 	tx, ok := q.db.(pgx.Tx)
@@ -81,12 +82,17 @@ func (s *Store) enqueueWebhooks(ctx context.Context, q *Queries, userID uuid.UUI
 		return err
 	}
 	now := time.Now().UTC()
-	params := make([]river.InsertManyParams, len(ids))
-	for i, id := range ids {
-		params[i] = river.InsertManyParams{
-			Args: DeliverWebhookArgs{WebhookID: id, UserID: userID, EventID: "evt_" + uuid.NewString(),
-				Type: eventType, Data: raw, CreatedAt: now},
-			InsertOpts: &river.InsertOpts{MaxAttempts: MaxDeliveryAttempts},
+	var params []river.InsertManyParams
+	for _, t := range types {
+		for _, h := range hooks {
+			if !slices.Contains(h.EventTypes, t) {
+				continue
+			}
+			params = append(params, river.InsertManyParams{
+				Args: DeliverWebhookArgs{WebhookID: h.ID, UserID: userID, EventID: "evt_" + uuid.NewString(),
+					Type: t, Data: raw, CreatedAt: now},
+				InsertOpts: &river.InsertOpts{MaxAttempts: MaxDeliveryAttempts},
+			})
 		}
 	}
 	_, err = s.jobs.InsertManyTx(ctx, tx, params)

@@ -189,28 +189,33 @@ func (q *Queries) RecordDelivery(ctx context.Context, arg RecordDeliveryParams) 
 }
 
 const webhooksFor = `-- name: WebhooksFor :many
-SELECT id FROM webhooks WHERE user_id = $1 AND $2::text = ANY (event_types)
+SELECT id, event_types FROM webhooks WHERE user_id = $1 AND event_types && $2::text[]
 `
 
 type WebhooksForParams struct {
-	UserID    uuid.UUID `json:"user_id"`
-	EventType string    `json:"event_type"`
+	UserID     uuid.UUID `json:"user_id"`
+	EventTypes []string  `json:"event_types"`
 }
 
-// The user's webhooks that take an event type.
-func (q *Queries) WebhooksFor(ctx context.Context, arg WebhooksForParams) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, webhooksFor, arg.UserID, arg.EventType)
+type WebhooksForRow struct {
+	ID         uuid.UUID `json:"id"`
+	EventTypes []string  `json:"event_types"`
+}
+
+// The user's webhooks that take any of the event types.
+func (q *Queries) WebhooksFor(ctx context.Context, arg WebhooksForParams) ([]WebhooksForRow, error) {
+	rows, err := q.db.Query(ctx, webhooksFor, arg.UserID, arg.EventTypes)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []uuid.UUID{}
+	items := []WebhooksForRow{}
 	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
+		var i WebhooksForRow
+		if err := rows.Scan(&i.ID, &i.EventTypes); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -236,10 +236,14 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	}
 	worker := webhook.NewWorker(webhook.Config{Store: db.NewStore(pool), PublicURL: publicURL,
 		AllowPrivate: cfg.webhookAllowPrivate, Log: log})
+	// Poll-only: River's own LISTEN would take one more connection, and
+	// the server keeps to its pool plus the hub's one. A 100 ms poll still
+	// delivers a question well within a second.
 	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
-		Workers: webhook.Workers(worker),
-		Logger:  slog.New(slog.DiscardHandler),
+		Queues:   map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
+		Workers:  webhook.Workers(worker),
+		PollOnly: true, FetchCooldown: 50 * time.Millisecond, FetchPollInterval: 100 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return err

@@ -20,7 +20,8 @@ SELECT * FROM instance_overview WHERE id = @id AND user_id = @user_id;
 -- name: RecordUserMessage :exec
 -- After a user message: it answers a waiting question (AWAITING_INPUT ->
 -- ACTIVE; COMPLETED stays), counts as activity, with mark_as_read moves
--- the agent's read cursor to it, and is an event of the live view.
+-- the agent's read cursor to it, is an event of the live view, and wakes
+-- the instance's waiters and the user's streams.
 WITH upd AS (
     UPDATE agent_instances SET
         status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
@@ -32,9 +33,9 @@ WITH upd AS (
 ), ev AS (
     INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
     SELECT upd.user_id, upd.id, 'message', @message_id::uuid, upd.status FROM upd
-    RETURNING user_id
+    RETURNING user_id, agent_instance_id
 )
-SELECT pg_notify('handoff_user', user_id::text) FROM ev;
+SELECT pg_notify('handoff_user', user_id::text), pg_notify('handoff_instance', agent_instance_id::text) FROM ev;
 
 -- name: SetReadCursor :exec
 UPDATE agent_instances SET last_read_message_id = @message_id::uuid, last_read_seq = @message_seq::bigint

@@ -13,8 +13,8 @@ SELECT * FROM webhooks WHERE id = @id AND user_id = @user_id;
 DELETE FROM webhooks WHERE id = @id AND user_id = @user_id;
 
 -- name: WebhooksFor :many
--- The user's webhooks that take an event type.
-SELECT id FROM webhooks WHERE user_id = @user_id AND @event_type::text = ANY (event_types);
+-- The user's webhooks that take any of the event types.
+SELECT id, event_types FROM webhooks WHERE user_id = @user_id AND event_types && @event_types::text[];
 
 -- name: RecordDelivery :exec
 INSERT INTO webhook_deliveries (webhook_id, user_id, event_id, event_type, attempt, status_code, error)
