@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,7 +14,7 @@ import (
 	"github.com/handoffhq/handoff/client"
 	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/db/dbtest"
-	"github.com/handoffhq/handoff/httpapi"
+	"github.com/handoffhq/handoff/internal/testserver"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -29,22 +27,9 @@ type server struct {
 
 func newServer(t *testing.T) server {
 	t.Parallel()
-	store := dbtest.Store(t)
-	priv, pub, err := auth.GenerateKeyPEM("eddsa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, _ := auth.LoadKeys(string(pub), string(priv))
-	ts := httptest.NewServer(httpapi.New(httpapi.Config{Store: store, Verifier: auth.NewVerifier(keys, store, auth.VerifierOptions{}),
-		Keys: keys, Log: slog.New(slog.DiscardHandler)}))
-	t.Cleanup(ts.Close)
-	user := dbtest.User(t, store)
-	agent, _, err := auth.IssueToken(context.Background(), store, keys, user, "agent", auth.ScopeAgent, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	human, _, _ := auth.IssueToken(context.Background(), store, keys, user, "person", auth.ScopeUser, nil)
-	return server{url: ts.URL, store: store, agent: agent, human: human}
+	srv := testserver.New(t, testserver.Options{})
+	user := srv.User()
+	return server{url: srv.URL, store: srv.Store, agent: srv.Token(user, auth.ScopeAgent), human: srv.Token(user, auth.ScopeUser)}
 }
 
 func TestAskAndAnswer(t *testing.T) {

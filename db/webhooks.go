@@ -2,11 +2,11 @@ package db
 
 import (
 	"context"
-	"slices"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -20,6 +19,7 @@ import (
 	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/db/dbtest"
 	"github.com/handoffhq/handoff/httpapi"
+	"github.com/handoffhq/handoff/internal/testserver"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -27,14 +27,15 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // api is a real server (real store, real auth) on a fresh database, with a
 // user and an agent key.
 type api struct {
-	srv   *httpapi.Server
-	t     testing.TB
-	ts    *httptest.Server
-	pool  *pgxpool.Pool
-	store *db.Store
-	keys  *auth.Keys
-	user  uuid.UUID
-	token string
+	server *testserver.Server
+	srv    *httpapi.Server
+	t      testing.TB
+	ts     *httptest.Server
+	pool   *pgxpool.Pool
+	store  *db.Store
+	keys   *auth.Keys
+	user   uuid.UUID
+	token  string
 }
 
 func newAPI(t *testing.T) *api {
@@ -45,23 +46,8 @@ func newAPI(t *testing.T) *api {
 // newBenchAPI is newAPI for any testing.TB (benchmarks do not run in
 // parallel).
 func newBenchAPI(t testing.TB) *api {
-	pool := dbtest.Pool(t)
-	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)))
-	priv, pub, err := auth.GenerateKeyPEM("eddsa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.LoadKeys(string(pub), string(priv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httpapi.New(httpapi.Config{
-		Store: store, Verifier: auth.NewVerifier(keys, store, auth.VerifierOptions{}), Keys: keys,
-		Log: slog.New(slog.DiscardHandler),
-	})
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	a := &api{srv: srv, t: t, ts: ts, pool: pool, store: store, keys: keys}
+	srv := testserver.New(t, testserver.Options{})
+	a := &api{srv: srv.API, t: t, ts: srv.TS, pool: srv.Pool, store: srv.Store, keys: srv.Keys, server: srv}
 	a.user, a.token = a.newUser()
 	return a
 }
@@ -69,18 +55,14 @@ func newBenchAPI(t testing.TB) *api {
 // newUser makes a user with an agent key.
 func (a *api) newUser() (uuid.UUID, string) {
 	a.t.Helper()
-	u := dbtest.User(a.t, a.store)
+	u := a.server.User()
 	return u, a.tokenFor(u, auth.ScopeAgent)
 }
 
 // tokenFor issues a token of scope for user.
 func (a *api) tokenFor(user uuid.UUID, scope auth.Scope) string {
 	a.t.Helper()
-	tok, _, err := auth.IssueToken(context.Background(), a.store, a.keys, user, "test", scope, nil)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	return tok
+	return a.server.Token(user, scope)
 }
 
 type response struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,7 +17,7 @@ import (
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/db/dbtest"
-	"github.com/handoffhq/handoff/httpapi"
+	"github.com/handoffhq/handoff/internal/testserver"
 	"github.com/handoffhq/handoff/mcpapi"
 )
 
@@ -31,48 +30,29 @@ var transports = []string{"streamable", "stateless", "sse"}
 // env is a real handoff server (REST and MCP, real auth and store) on a
 // fresh database, with a user and an agent key.
 type env struct {
-	t     testing.TB
-	ts    *httptest.Server
-	pool  *pgxpool.Pool
-	store *db.Store
-	keys  *auth.Keys
-	user  uuid.UUID
-	token string
-	kind  string
+	t      testing.TB
+	ts     *httptest.Server
+	pool   *pgxpool.Pool
+	store  *db.Store
+	keys   *auth.Keys
+	user   uuid.UUID
+	token  string
+	kind   string
+	server *testserver.Server
 }
 
 func newEnv(t testing.TB, kind string, cfg mcpapi.Config) *env {
-	pool := dbtest.Pool(t)
-	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)))
-	priv, pub, err := auth.GenerateKeyPEM("eddsa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.LoadKeys(string(pub), string(priv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	api := httpapi.New(httpapi.Config{Store: store, Verifier: auth.NewVerifier(keys, store, auth.VerifierOptions{}), Log: log})
-	cfg.Store, cfg.Log, cfg.Stateless = store, log, kind == "stateless"
-	for pattern, h := range mcpapi.New(cfg).Routes() {
-		api.Mount(pattern, auth.ScopeAgent, h)
-	}
-	ts := httptest.NewServer(api)
-	t.Cleanup(ts.Close)
-	e := &env{t: t, ts: ts, pool: pool, store: store, keys: keys, kind: kind}
+	cfg.Stateless = kind == "stateless"
+	srv := testserver.New(t, testserver.Options{MCP: &cfg})
+	e := &env{t: t, ts: srv.TS, pool: srv.Pool, store: srv.Store, keys: srv.Keys, kind: kind, server: srv}
 	e.user, e.token = e.newUser()
 	return e
 }
 
 func (e *env) newUser() (uuid.UUID, string) {
 	e.t.Helper()
-	u := dbtest.User(e.t, e.store)
-	tok, _, err := auth.IssueToken(context.Background(), e.store, e.keys, u, "test", auth.ScopeAgent, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return u, tok
+	u := e.server.User()
+	return u, e.server.Token(u, auth.ScopeAgent)
 }
 
 // headerRT adds headers to every request of a client.

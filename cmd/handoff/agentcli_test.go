@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,22 +12,14 @@ import (
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/client"
 	"github.com/handoffhq/handoff/db"
-	"github.com/handoffhq/handoff/db/dbtest"
-	"github.com/handoffhq/handoff/httpapi"
+	"github.com/handoffhq/handoff/internal/testserver"
 )
 
 func TestAgentCLI(t *testing.T) {
-	store := dbtest.Store(t)
-	priv, pub, _ := auth.GenerateKeyPEM("eddsa")
-	keys, _ := auth.LoadKeys(string(pub), string(priv))
-	ts := httptest.NewServer(httpapi.New(httpapi.Config{Store: store, Verifier: auth.NewVerifier(keys, store, auth.VerifierOptions{}),
-		Log: slog.New(slog.DiscardHandler)}))
-	defer ts.Close()
-	user := dbtest.User(t, store)
-	agentKey, _, _ := auth.IssueToken(context.Background(), store, keys, user, "cli", auth.ScopeAgent, nil)
-	personKey, _, _ := auth.IssueToken(context.Background(), store, keys, user, "me", auth.ScopeUser, nil)
-	person := client.New(ts.URL, personKey, nil)
-	kv := map[string]string{"HANDOFF_URL": ts.URL, "HANDOFF_API_KEY": agentKey}
+	srv := testserver.New(t, testserver.Options{})
+	store, user := srv.Store, srv.User()
+	person := client.New(srv.URL, srv.Token(user, auth.ScopeUser), nil)
+	kv := map[string]string{"HANDOFF_URL": srv.URL, "HANDOFF_API_KEY": srv.Token(user, auth.ScopeAgent)}
 
 	run := func(ctx context.Context, args ...string) (int, string, string) {
 		var out, errb bytes.Buffer

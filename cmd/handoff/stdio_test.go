@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"testing"
 
@@ -14,23 +12,17 @@ import (
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/client"
 	"github.com/handoffhq/handoff/db"
-	"github.com/handoffhq/handoff/db/dbtest"
-	"github.com/handoffhq/handoff/httpapi"
+	"github.com/handoffhq/handoff/internal/testserver"
 )
 
 // The stdio bridge, driven by the go-sdk client over real pipes, offers
 // the tools of /mcp/ and forwards them to a server over REST.
 func TestMCPStdioBridge(t *testing.T) {
-	store := dbtest.Store(t)
-	priv, pub, _ := auth.GenerateKeyPEM("eddsa")
-	keys, _ := auth.LoadKeys(string(pub), string(priv))
-	ts := httptest.NewServer(httpapi.New(httpapi.Config{Store: store, Verifier: auth.NewVerifier(keys, store, auth.VerifierOptions{}),
-		Log: slog.New(slog.DiscardHandler)}))
-	defer ts.Close()
-	user := dbtest.User(t, store)
-	agentKey, _, _ := auth.IssueToken(context.Background(), store, keys, user, "stdio", auth.ScopeAgent, nil)
-	personKey, _, _ := auth.IssueToken(context.Background(), store, keys, user, "me", auth.ScopeUser, nil)
-	person := client.New(ts.URL, personKey, nil)
+	srv := testserver.New(t, testserver.Options{})
+	store, user := srv.Store, srv.User()
+	agentKey := srv.Token(user, auth.ScopeAgent)
+	person := client.New(srv.URL, srv.Token(user, auth.ScopeUser), nil)
+	ts := srv.TS
 
 	// Two real pipes: client -> bridge stdin, bridge stdout -> client.
 	inR, inW, _ := os.Pipe()

@@ -1,0 +1,92 @@
+// Package testserver starts a real handoff for tests: a fresh database
+// (dbtest) with its hub, Ed25519 keys, the REST API and, when asked, the
+// MCP endpoints, on an httptest server. One place for the setup that the
+// httpapi, mcpapi, client and command tests share.
+package testserver
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/db"
+	"github.com/handoffhq/handoff/db/dbtest"
+	"github.com/handoffhq/handoff/httpapi"
+	"github.com/handoffhq/handoff/mcpapi"
+)
+
+// Server is a running test server.
+type Server struct {
+	URL   string
+	TS    *httptest.Server
+	API   *httpapi.Server
+	Pool  *pgxpool.Pool
+	Store *db.Store
+	Keys  *auth.Keys
+	t     testing.TB
+}
+
+// Options tune a test server. MCP nil: no MCP endpoints.
+type Options struct {
+	HTTP httpapi.Config
+	MCP  *mcpapi.Config
+}
+
+// Keys returns a fresh Ed25519 key pair.
+func Keys(t testing.TB) *auth.Keys {
+	t.Helper()
+	priv, pub, err := auth.GenerateKeyPEM("eddsa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := auth.LoadKeys(string(pub), string(priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// New starts a server on a fresh database; it stops when t ends. Store,
+// Verifier, Keys and Log of opts.HTTP are filled in when empty.
+func New(t testing.TB, opts Options) *Server {
+	t.Helper()
+	pool := dbtest.Pool(t)
+	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)))
+	keys := Keys(t)
+	log := slog.New(slog.DiscardHandler)
+	cfg := opts.HTTP
+	cfg.Store, cfg.Keys, cfg.Log = store, keys, log
+	cfg.Verifier = auth.NewVerifier(keys, store, auth.VerifierOptions{})
+	api := httpapi.New(cfg)
+	if opts.MCP != nil {
+		m := *opts.MCP
+		m.Store, m.Log = store, log
+		for pattern, h := range mcpapi.New(m).Routes() {
+			api.Mount(pattern, auth.ScopeAgent, h)
+		}
+	}
+	ts := httptest.NewServer(api)
+	t.Cleanup(ts.Close)
+	return &Server{URL: ts.URL, TS: ts, API: api, Pool: pool, Store: store, Keys: keys, t: t}
+}
+
+// User makes a user.
+func (s *Server) User() uuid.UUID {
+	s.t.Helper()
+	return dbtest.User(s.t, s.Store)
+}
+
+// Token issues a token of scope for user.
+func (s *Server) Token(user uuid.UUID, scope auth.Scope) string {
+	s.t.Helper()
+	tok, _, err := auth.IssueToken(context.Background(), s.Store, s.Keys, user, "test", scope, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
+}
