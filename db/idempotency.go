@@ -68,11 +68,19 @@ func idempotent[T any](ctx context.Context, q *Queries, userID uuid.UUID, operat
 }
 
 // withIdempotentTx runs fn in one transaction, once per idempotency key (see
-// idempotent), and reports whether the result is a replay.
+// idempotent), and reports whether the result is a replay. With a key, lock
+// runs first: the instance's row lock is then the transaction's first
+// write, so its transaction id (which orders the live view's events)
+// follows the order of the writes on that instance, as without a key.
 func withIdempotentTx[T any](ctx context.Context, s *Store, userID uuid.UUID, operation, key string,
-	request any, fn func(q *Queries) (T, error)) (res T, replayed bool, err error) {
+	request any, lock func(q *Queries) error, fn func(q *Queries) (T, error)) (res T, replayed bool, err error) {
 	res, err = withTx(ctx, s, func(q *Queries) (T, error) {
 		var r T
+		if key != "" {
+			if err := lock(q); err != nil {
+				return r, err
+			}
+		}
 		r, replayed, err = idempotent(ctx, q, userID, operation, key, request, func() (T, error) { return fn(q) })
 		return r, err
 	})

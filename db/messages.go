@@ -66,7 +66,11 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 	if err := validateMetadata(p.Metadata); err != nil {
 		return SendAgentMessageResult{}, err
 	}
-	res, replayed, err := withIdempotentTx(ctx, s, p.UserID, "send_agent_message", p.IdempotencyKey, p,
+	lock := func(q *Queries) error {
+		_, err := lockOrCreateInstance(ctx, q, p.UserID, p.InstanceID, p.AgentType)
+		return err
+	}
+	res, replayed, err := withIdempotentTx(ctx, s, p.UserID, "send_agent_message", p.IdempotencyKey, p, lock,
 		func(q *Queries) (SendAgentMessageResult, error) {
 			res, err := sendAgentMessage(ctx, q, p)
 			if err != nil {
@@ -149,7 +153,11 @@ func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams
 	if err := validateContent(p.Content); err != nil {
 		return CreateUserMessageResult{}, err
 	}
-	res, replayed, err := withIdempotentTx(ctx, s, p.UserID, "create_user_message", p.IdempotencyKey, p,
+	lock := func(q *Queries) error {
+		_, err := lockUserInstance(ctx, q, p.UserID, p.InstanceID)
+		return err
+	}
+	res, replayed, err := withIdempotentTx(ctx, s, p.UserID, "create_user_message", p.IdempotencyKey, p, lock,
 		func(q *Queries) (CreateUserMessageResult, error) {
 			res, err := createUserMessage(ctx, q, p)
 			if err != nil {

@@ -77,6 +77,14 @@ type EndSessionResult struct {
 // one stays). Ending twice is not an error.
 func (s *Store) EndSession(ctx context.Context, userID, instanceID uuid.UUID) (EndSessionResult, error) {
 	return withTx(ctx, s, func(q *Queries) (EndSessionResult, error) {
+		before, err := lockUserInstance(ctx, q, userID, instanceID)
+		if err != nil {
+			return EndSessionResult{}, err
+		}
+		if before.Status == AgentStatusCOMPLETED {
+			// Ended already: nothing changes, so nothing is announced.
+			return EndSessionResult{InstanceID: before.ID, FinalStatus: before.Status}, nil
+		}
 		inst, err := q.EndInstance(ctx, EndInstanceParams{ID: instanceID, UserID: userID})
 		if isNoRows(err) {
 			return EndSessionResult{}, Errorf(ENotFound, "Agent instance not found")

@@ -67,7 +67,7 @@ func withTx[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error)
 	}()
 	res, err := fn(New(tx))
 	if err != nil {
-		return zero, err
+		return zero, invalidText(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return zero, fmt.Errorf("commit: %w", err)
@@ -90,3 +90,14 @@ const (
 	sqlstateForeignKey = "23503"
 	sqlstateUnique     = "23505"
 )
+
+// invalidText turns PostgreSQL's refusals of text it cannot store (a NUL
+// character, in text or JSON) into a client error: the request was bad,
+// and retrying it cannot help.
+func invalidText(err error) error {
+	switch pgCode(err) {
+	case "22021", "22P05":
+		return Errorf(EInvalid, "text must not contain NUL characters")
+	}
+	return err
+}

@@ -44,6 +44,8 @@ func TestBadInputWritesNothing(t *testing.T) {
 		agent("content null", `{"agent_instance_id":"`+inst+`","content":null}`, 422, "content is required"),
 		agent("content missing", `{"agent_instance_id":"`+inst+`"}`, 422, "content is required"),
 		agent("content empty", `{"agent_instance_id":"`+inst+`","content":""}`, 400, "content must not be empty"),
+		agent("content with NUL", `{"agent_instance_id":"`+inst+`","content":"a\u0000b"}`, 400, "must not contain NUL"),
+		agent("metadata with NUL", `{"agent_instance_id":"`+inst+`","content":"x","message_metadata":{"k":"\u0000"}}`, 400, "must not contain NUL"),
 		agent("id missing", `{"content":"x","agent_type":"x"}`, 422, "agent_instance_id is required"),
 		agent("id not a uuid", `{"agent_instance_id":"abc","content":"x","agent_type":"x"}`, 422, "agent_instance_id must be a UUID"),
 		agent("id a number", `{"agent_instance_id":7,"content":"x"}`, 422, "agent_instance_id must be a string"),

@@ -62,6 +62,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p auth.Principal
 	_ = rc.Flush()
 
 	lastWrite := time.Now()
+	blockedWait := 20 * time.Millisecond
 	for {
 		evs, blocked, err := s.store.EventsAfter(ctx, p.UserID, cursor, eventBatch)
 		if err != nil {
@@ -88,8 +89,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p auth.Principal
 		wait := s.streamHeartbeat - time.Since(lastWrite)
 		if blocked {
 			// Later events wait for an older transaction to end; look
-			// again soon rather than at the next notification.
-			wait = min(wait, 20*time.Millisecond)
+			// again soon rather than at the next notification, backing off
+			// while a long transaction holds them back.
+			wait = min(wait, blockedWait)
+			blockedWait = min(blockedWait*2, time.Second)
+		} else {
+			blockedWait = 20 * time.Millisecond
 		}
 		t := time.NewTimer(max(wait, 0))
 		select {
@@ -104,6 +109,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p auth.Principal
 		case <-t.C:
 		}
 		if time.Since(lastWrite) >= s.streamHeartbeat {
+			// A stream lives long: its key must still be good.
+			if _, err := s.authenticate(r); err != nil {
+				return
+			}
 			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}

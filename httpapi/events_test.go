@@ -174,3 +174,37 @@ func TestEventStreamHeartbeat(t *testing.T) {
 		t.Fatal("no heartbeat")
 	}
 }
+
+// A stream ends once its key is revoked (checked at each heartbeat).
+func TestEventStreamEndsWhenKeyRevoked(t *testing.T) {
+	a := newAPI(t)
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{
+		Store: a.store, Verifier: auth.NewVerifier(a.keys, a.store, auth.VerifierOptions{CacheTTL: time.Millisecond}),
+		Heartbeat: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler),
+	}))
+	defer srv.Close()
+	a.ts = srv
+	tok := a.tokenFor(a.user, auth.ScopeUser)
+	events, stop := a.stream(tok, "")
+	defer stop()
+	if ev := <-events; ev.comment != "keepalive" {
+		t.Fatalf("first: %+v", ev)
+	}
+	keys, err := a.store.ListAPIKeys(t.Context(), a.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Scope == "user" {
+			if _, err := a.store.RevokeAPIKey(t.Context(), a.user, k.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for ev := range events {
+		if ev.comment != "keepalive" {
+			t.Fatalf("event after revocation: %+v", ev)
+		}
+	}
+	// The channel closed: the server ended the stream.
+}

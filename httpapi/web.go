@@ -156,11 +156,6 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, webSession)
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
 	d.Page = page
-	if d.SignedIn {
-		if c, err := s.store.EventsStart(r.Context()); err == nil {
-			d.EventsFrom = fmt.Sprintf("%d.%d", c.Xid, c.Seq)
-		}
-	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -169,6 +164,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	if err := pages[page].ExecuteTemplate(w, "layout", d); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", page, "err", err)
 	}
+}
+
+// eventsFrom is where a page's live updates start. Taken before the page
+// reads its data, so a change committed in between is delivered (perhaps
+// twice, which the page shrugs off) rather than missed.
+func (s *Server) eventsFrom(r *http.Request) string {
+	c, err := s.store.EventsStart(r.Context())
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d.%d", c.Xid, c.Seq)
 }
 
 // wantsHTML tells a browser (the page) from an API client (Omnara's JSON).
@@ -183,12 +189,13 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in"})
 		return
 	}
+	from := s.eventsFrom(r)
 	items, _, err := s.store.ListInstances(r.Context(), p.UserID, nil, nil, db.MaxPageSize)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	d := pageData{Title: "Sessions", SignedIn: true, CSRF: csrfToken(tok)}
+	d := pageData{Title: "Sessions", SignedIn: true, CSRF: csrfToken(tok), EventsFrom: from}
 	for _, it := range items {
 		if it.Status == db.AgentStatusAWAITINGINPUT {
 			d.Waiting = append(d.Waiting, it)
@@ -232,6 +239,7 @@ func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSessi
 		writeProblem(w, http.StatusNotFound, "no such session")
 		return
 	}
+	from := s.eventsFrom(r)
 	inst, err := s.store.GetInstance(r.Context(), ws.p.UserID, id)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -255,8 +263,7 @@ func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSessi
 		after = page[len(page)-1].Seq
 	}
 	d := pageData{Title: inst.AgentTypeName, SignedIn: true, CSRF: ws.csrf, InstanceID: id.String(),
-		Instance: &inst, Messages: msgs, CanReply: inst.Status != db.AgentStatusCOMPLETED,
-		Waiting: nil}
+		Instance: &inst, Messages: msgs, CanReply: inst.Status != db.AgentStatusCOMPLETED, EventsFrom: from}
 	if len(msgs) > 0 {
 		d.AfterSeq = msgs[len(msgs)-1].Seq
 	}

@@ -199,11 +199,42 @@ func Body(format string, a db.DeliverWebhookArgs, publicURL string) ([]byte, err
 // private network or cloud metadata.
 var ErrPrivateTarget = errors.New("webhook target is a loopback, private, link-local or metadata address")
 
+// blockedPrefixes are further ranges no webhook may reach: this network,
+// carrier-grade NAT, IETF protocol assignments, benchmarking, reserved.
+var blockedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"), netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"), netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+}
+
+// embedded4 are IPv6 ranges that carry an IPv4 address in their last 32
+// bits (NAT64, IPv4-compatible) or in bits 16-47 (6to4): the IPv4 address
+// is what they reach.
+var (
+	nat64     = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48"), netip.MustParsePrefix("::/96")}
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
+
 func privateAddr(ip netip.Addr) bool {
 	ip = ip.Unmap()
+	if ip.Is6() {
+		b := ip.As16()
+		for _, p := range nat64 {
+			if p.Contains(ip) && !ip.IsUnspecified() && !ip.IsLoopback() {
+				return privateAddr(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+			}
+		}
+		if sixToFour.Contains(ip) {
+			return privateAddr(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
+		}
+	}
+	for _, p := range blockedPrefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
 	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(ip) // carrier-grade NAT
+		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
 }
 
 // refusePrivate checks the address actually dialled (after DNS), so a name

@@ -239,7 +239,9 @@ func TestRolledBackAndRestart(t *testing.T) {
 // Private targets are refused at creation and at delivery, unless allowed.
 func TestPrivateTargetsRefused(t *testing.T) {
 	ctx := context.Background()
-	for _, u := range []string{"http://127.0.0.1:9/x", "http://10.1.2.3/", "http://169.254.169.254/latest", "http://[::1]/", "http://localhost/", "ftp://example.com", "http://user:pw@example.com/"} {
+	for _, u := range []string{"http://127.0.0.1:9/x", "http://10.1.2.3/", "http://169.254.169.254/latest", "http://[::1]/", "http://localhost/",
+		"ftp://example.com", "http://user:pw@example.com/", "http://[64:ff9b::a9fe:a9fe]/", "http://[2002:a00:1::]/", "http://[::ffff:10.0.0.1]/",
+		"http://0.1.2.3/", "http://198.18.0.1/", "http://100.64.0.1/"} {
 		if err := webhook.CheckURL(ctx, u, false); err == nil {
 			t.Errorf("%s accepted", u)
 		}
@@ -319,5 +321,27 @@ func TestNotifyDefaultsAndFlags(t *testing.T) {
 	}
 	if got := jobs() - before; got != 1 {
 		t.Errorf("user message: %d deliveries, want 1", got)
+	}
+}
+
+// Ending a session twice announces it once.
+func TestEndTwiceNotifiesOnce(t *testing.T) {
+	e := newEnv(t)
+	e.hook(t, "https://203.0.113.7/hook", "standard", db.EventSessionEnded)
+	ctx := context.Background()
+	inst := uuid.New()
+	if _, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst, AgentType: "x", Content: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := e.store.EndSession(ctx, e.user, inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var jobs, events int
+	_ = e.pool.QueryRow(ctx, "SELECT count(*) FROM river_job").Scan(&jobs)
+	_ = e.pool.QueryRow(ctx, "SELECT count(*) FROM events WHERE kind = 'status'").Scan(&events)
+	if jobs != 1 || events != 1 {
+		t.Fatalf("%d session.ended deliveries and %d status events for two ends, want 1 and 1", jobs, events)
 	}
 }
