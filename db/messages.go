@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -65,6 +66,16 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 	}
 	if err := validateMetadata(p.Metadata); err != nil {
 		return SendAgentMessageResult{}, err
+	}
+	if p.IdempotencyKey == "" && !p.RequiresUserInput && (p.Notify == nil || !*p.Notify) {
+		// A plain step: the pipelined path, unless the session is new.
+		res, err := s.sendStep(ctx, p)
+		if !errors.Is(err, errNoFastPath) {
+			if err == nil {
+				observeMessage(SenderTypeAGENT, false, false)
+			}
+			return res, err
+		}
 	}
 	lock := func(q *Queries) error {
 		_, err := lockOrCreateInstance(ctx, q, p.UserID, p.InstanceID, p.AgentType)

@@ -1,0 +1,134 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The hot path of an agent: a step on an existing session. It runs the
+// same statements as the general path, but pipelines BEGIN with the
+// instance lock and the insert with COMMIT, so a step costs three round
+// trips to PostgreSQL instead of five. The queue read stays a statement of
+// its own, after the lock: its snapshot must postdate the lock wait.
+
+// errNoFastPath: the step needs the general path (a new instance).
+var errNoFastPath = errors.New("not on the fast path")
+
+// sendStep sends an agent step on an existing instance, or returns
+// errNoFastPath when the instance does not exist yet.
+func (s *Store) sendStep(ctx context.Context, p SendAgentMessageParams) (res SendAgentMessageResult, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return res, fmt.Errorf("acquire: %w", err)
+	}
+	defer conn.Release()
+	open := false
+	defer func() {
+		if open { // any failure after BEGIN: end the transaction
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, rerr := conn.Exec(rctx, "rollback"); rerr != nil {
+				_ = conn.Conn().Close(rctx) // the pool drops a closed connection
+			}
+		}
+	}()
+
+	open = true
+	inst, err := New(beginThen{conn}).LockInstance(ctx, LockInstanceParams{ID: p.InstanceID, UserID: p.UserID})
+	if isNoRows(err) {
+		return res, errNoFastPath
+	} else if err != nil {
+		return res, invalidText(fmt.Errorf("lock instance: %w", err))
+	}
+	q := New(conn)
+	queued, err := queueAfter(ctx, q, inst)
+	if err != nil {
+		return res, err
+	}
+	var steps int64
+	if p.CountSteps {
+		if steps, err = q.CountSteps(ctx, CountStepsParams{AgentInstanceID: inst.ID, UserID: p.UserID}); err != nil {
+			return res, fmt.Errorf("count steps: %w", err)
+		}
+		steps++ // this step
+	}
+	diff, setDiff := SanitizeGitDiff(p.GitDiff)
+	msg, err := New(thenCommit{conn}).InsertAgentMessage(ctx, InsertAgentMessageParams{
+		UserID: p.UserID, AgentInstanceID: inst.ID, Content: p.Content, RequiresUserInput: false,
+		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff,
+	})
+	if err != nil {
+		return res, invalidText(fmt.Errorf("insert agent message: %w", err))
+	}
+	open = false // committed
+	return SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued, StepNumber: steps}, nil
+}
+
+// beginThen runs the one query sqlc gives it after a BEGIN, both in one
+// round trip.
+type beginThen struct{ conn *pgxpool.Conn }
+
+func (b beginThen) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	batch := &pgx.Batch{}
+	batch.Queue("begin")
+	batch.Queue(sql, args...)
+	return batchRow{br: b.conn.SendBatch(ctx, batch), first: true}
+}
+
+func (beginThen) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, errors.New("beginThen: QueryRow only")
+}
+
+func (beginThen) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("beginThen: QueryRow only")
+}
+
+// thenCommit runs the one query sqlc gives it and a COMMIT, both in one
+// round trip; the commit's failure is the query's failure.
+type thenCommit struct{ conn *pgxpool.Conn }
+
+func (t thenCommit) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	batch := &pgx.Batch{}
+	batch.Queue(sql, args...)
+	batch.Queue("commit")
+	return batchRow{br: t.conn.SendBatch(ctx, batch), last: true}
+}
+
+func (thenCommit) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, errors.New("thenCommit: QueryRow only")
+}
+
+func (thenCommit) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("thenCommit: QueryRow only")
+}
+
+// batchRow reads a two-statement batch: with first, a BEGIN then the row;
+// with last, the row then a COMMIT.
+type batchRow struct {
+	br          pgx.BatchResults
+	first, last bool
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	if r.first {
+		if _, err := r.br.Exec(); err != nil {
+			r.br.Close()
+			return err
+		}
+	}
+	err := r.br.QueryRow().Scan(dest...)
+	if r.last && err == nil {
+		_, err = r.br.Exec()
+	}
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
