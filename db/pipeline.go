@@ -131,4 +131,3 @@ func (r batchRow) Scan(dest ...any) error {
 	}
 	return err
 }
-
