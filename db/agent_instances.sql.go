@@ -302,8 +302,12 @@ func (q *Queries) RecordUserMessage(ctx context.Context, arg RecordUserMessagePa
 }
 
 const setReadCursor = `-- name: SetReadCursor :exec
-UPDATE agent_instances SET last_read_message_id = $1::uuid, last_read_seq = $2::bigint
-WHERE id = $3 AND user_id = $4
+WITH upd AS (
+    UPDATE agent_instances SET last_read_message_id = $1::uuid, last_read_seq = $2::bigint
+    WHERE agent_instances.id = $3::uuid AND agent_instances.user_id = $4::uuid
+    RETURNING agent_instances.id
+)
+SELECT pg_notify('handoff_instance', id::text) FROM upd
 `
 
 type SetReadCursorParams struct {
@@ -313,6 +317,8 @@ type SetReadCursorParams struct {
 	UserID     uuid.UUID `json:"user_id"`
 }
 
+// Moves the agent's read cursor and tells the instance's waiters (a reader
+// holding the old cursor is now stale), in one statement.
 func (q *Queries) SetReadCursor(ctx context.Context, arg SetReadCursorParams) error {
 	_, err := q.db.Exec(ctx, setReadCursor,
 		arg.MessageID,

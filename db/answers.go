@@ -63,9 +63,6 @@ func (s *Store) CheckAnswer(ctx context.Context, userID, questionID uuid.UUID) (
 				}); err != nil {
 					return AnswerResult{}, fmt.Errorf("move read cursor: %w", err)
 				}
-				if err := notify(ctx, q, inst.ID); err != nil {
-					return AnswerResult{}, err
-				}
 			}
 			return res, nil
 		}

@@ -229,11 +229,7 @@ type PendingResult struct {
 // the instance's cursor (else ReadStale, and nothing changes), and the
 // cursor moves to the last message returned.
 func (s *Store) PendingMessages(ctx context.Context, userID, instanceID uuid.UUID, lastRead *uuid.UUID) (PendingResult, error) {
-	return withTx(ctx, s, func(q *Queries) (PendingResult, error) {
-		inst, err := lockUserInstance(ctx, q, userID, instanceID)
-		if err != nil {
-			return PendingResult{}, err
-		}
+	return withLockedTx(ctx, s, userID, instanceID, func(q *Queries, inst AgentInstance) (PendingResult, error) {
 		return consumeQueue(ctx, q, inst, lastRead)
 	})
 }
@@ -274,9 +270,6 @@ func consumeQueue(ctx context.Context, q *Queries, inst AgentInstance, lastRead 
 			MessageID: last.ID, MessageSeq: last.Seq, ID: inst.ID, UserID: inst.UserID,
 		}); err != nil {
 			return PendingResult{}, fmt.Errorf("move read cursor: %w", err)
-		}
-		if err := notify(ctx, q, inst.ID); err != nil {
-			return PendingResult{}, err
 		}
 	}
 	return res, nil

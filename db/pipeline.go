@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -130,4 +131,41 @@ func (r batchRow) Scan(dest ...any) error {
 		err = cerr
 	}
 	return err
+}
+
+// withLockedTx runs fn in one transaction on the user's instance, locked;
+// BEGIN rides with the lock (one round trip for both). An instance the user
+// does not have is ENotFound.
+func withLockedTx[T any](ctx context.Context, s *Store, userID, instanceID uuid.UUID,
+	fn func(q *Queries, inst AgentInstance) (T, error)) (res T, err error) {
+	var zero T
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return zero, fmt.Errorf("acquire: %w", err)
+	}
+	defer conn.Release()
+	open := true
+	defer func() {
+		if open {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, rerr := conn.Exec(rctx, "rollback"); rerr != nil {
+				_ = conn.Conn().Close(rctx)
+			}
+		}
+	}()
+	inst, err := New(beginThen{conn}).LockInstance(ctx, LockInstanceParams{ID: instanceID, UserID: userID})
+	if isNoRows(err) {
+		return zero, Errorf(ENotFound, "Agent instance not found")
+	} else if err != nil {
+		return zero, fmt.Errorf("lock instance: %w", err)
+	}
+	if res, err = fn(New(conn), inst); err != nil {
+		return zero, invalidText(err)
+	}
+	if _, err := conn.Exec(ctx, "commit"); err != nil {
+		return zero, fmt.Errorf("commit: %w", err)
+	}
+	open = false
+	return res, nil
 }

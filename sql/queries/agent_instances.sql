@@ -38,8 +38,14 @@ WITH upd AS (
 SELECT pg_notify('handoff_user', user_id::text), pg_notify('handoff_instance', agent_instance_id::text) FROM ev;
 
 -- name: SetReadCursor :exec
-UPDATE agent_instances SET last_read_message_id = @message_id::uuid, last_read_seq = @message_seq::bigint
-WHERE id = @id AND user_id = @user_id;
+-- Moves the agent's read cursor and tells the instance's waiters (a reader
+-- holding the old cursor is now stale), in one statement.
+WITH upd AS (
+    UPDATE agent_instances SET last_read_message_id = @message_id::uuid, last_read_seq = @message_seq::bigint
+    WHERE agent_instances.id = @id::uuid AND agent_instances.user_id = @user_id::uuid
+    RETURNING agent_instances.id
+)
+SELECT pg_notify('handoff_instance', id::text) FROM upd;
 
 -- name: SetStatusUnlessCompleted :exec
 UPDATE agent_instances SET status = @status, last_activity_at = now()
