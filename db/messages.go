@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -70,7 +69,7 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 	if p.IdempotencyKey == "" && !p.RequiresUserInput && (p.Notify == nil || !*p.Notify) {
 		// A plain step: the pipelined path, unless the session is new.
 		res, err := s.sendStep(ctx, p)
-		if !errors.Is(err, errNoFastPath) {
+		if ErrorCode(err) != ENotFound {
 			if err == nil {
 				observeMessage(SenderTypeAGENT, false, false)
 			}
@@ -229,7 +228,7 @@ type PendingResult struct {
 // the instance's cursor (else ReadStale, and nothing changes), and the
 // cursor moves to the last message returned.
 func (s *Store) PendingMessages(ctx context.Context, userID, instanceID uuid.UUID, lastRead *uuid.UUID) (PendingResult, error) {
-	return withLockedTx(ctx, s, userID, instanceID, func(q *Queries, inst AgentInstance) (PendingResult, error) {
+	return withLockedTx(ctx, s, userID, instanceID, func(q, _ *Queries, inst AgentInstance) (PendingResult, error) {
 		return consumeQueue(ctx, q, inst, lastRead)
 	})
 }

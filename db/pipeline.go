@@ -18,20 +18,50 @@ import (
 // trips to PostgreSQL instead of five. The queue read stays a statement of
 // its own, after the lock: its snapshot must postdate the lock wait.
 
-// errNoFastPath: the step needs the general path (a new instance).
-var errNoFastPath = errors.New("not on the fast path")
+// sendStep sends an agent step on an instance the user has; ENotFound
+// when there is none (the general path then creates it, or says the id is
+// taken).
+func (s *Store) sendStep(ctx context.Context, p SendAgentMessageParams) (SendAgentMessageResult, error) {
+	return withLockedTx(ctx, s, p.UserID, p.InstanceID,
+		func(q, commit *Queries, inst AgentInstance) (SendAgentMessageResult, error) {
+			queued, err := queueAfter(ctx, q, inst)
+			if err != nil {
+				return SendAgentMessageResult{}, err
+			}
+			var steps int64
+			if p.CountSteps {
+				if steps, err = q.CountSteps(ctx, CountStepsParams{AgentInstanceID: inst.ID, UserID: p.UserID}); err != nil {
+					return SendAgentMessageResult{}, fmt.Errorf("count steps: %w", err)
+				}
+				steps++ // this step
+			}
+			diff, setDiff := SanitizeGitDiff(p.GitDiff)
+			msg, err := commit.InsertAgentMessage(ctx, InsertAgentMessageParams{
+				UserID: p.UserID, AgentInstanceID: inst.ID, Content: p.Content, RequiresUserInput: false,
+				MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff,
+			})
+			if err != nil {
+				return SendAgentMessageResult{}, fmt.Errorf("insert agent message: %w", err)
+			}
+			return SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued, StepNumber: steps}, nil
+		})
+}
 
-// sendStep sends an agent step on an existing instance, or returns
-// errNoFastPath when the instance does not exist yet.
-func (s *Store) sendStep(ctx context.Context, p SendAgentMessageParams) (res SendAgentMessageResult, err error) {
+// withLockedTx runs fn in one transaction on the user's instance, locked;
+// BEGIN rides with the lock (one round trip for both). fn's queries go
+// through q; its last one may go through commit instead, which sends the
+// COMMIT with it. An instance the user does not have is ENotFound.
+func withLockedTx[T any](ctx context.Context, s *Store, userID, instanceID uuid.UUID,
+	fn func(q, commit *Queries, inst AgentInstance) (T, error)) (T, error) {
+	var zero T
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return res, fmt.Errorf("acquire: %w", err)
+		return zero, fmt.Errorf("acquire: %w", err)
 	}
 	defer conn.Release()
-	open := false
+	committed := false
 	defer func() {
-		if open { // any failure after BEGIN: end the transaction
+		if !committed { // any failure after BEGIN: end the transaction
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			if _, rerr := conn.Exec(rctx, "rollback"); rerr != nil {
@@ -39,36 +69,23 @@ func (s *Store) sendStep(ctx context.Context, p SendAgentMessageParams) (res Sen
 			}
 		}
 	}()
-
-	open = true
-	inst, err := New(beginThen{conn}).LockInstance(ctx, LockInstanceParams{ID: p.InstanceID, UserID: p.UserID})
+	inst, err := New(beginThen{conn}).LockInstance(ctx, LockInstanceParams{ID: instanceID, UserID: userID})
 	if isNoRows(err) {
-		return res, errNoFastPath
+		return zero, Errorf(ENotFound, "Agent instance not found")
 	} else if err != nil {
-		return res, invalidText(fmt.Errorf("lock instance: %w", err))
+		return zero, invalidText(fmt.Errorf("lock instance: %w", err))
 	}
-	q := New(conn)
-	queued, err := queueAfter(ctx, q, inst)
+	res, err := fn(New(conn), New(thenCommit{conn, &committed}), inst)
 	if err != nil {
-		return res, err
+		return zero, invalidText(err)
 	}
-	var steps int64
-	if p.CountSteps {
-		if steps, err = q.CountSteps(ctx, CountStepsParams{AgentInstanceID: inst.ID, UserID: p.UserID}); err != nil {
-			return res, fmt.Errorf("count steps: %w", err)
+	if !committed {
+		if _, err := conn.Exec(ctx, "commit"); err != nil {
+			return zero, fmt.Errorf("commit: %w", err)
 		}
-		steps++ // this step
+		committed = true
 	}
-	diff, setDiff := SanitizeGitDiff(p.GitDiff)
-	msg, err := New(thenCommit{conn}).InsertAgentMessage(ctx, InsertAgentMessageParams{
-		UserID: p.UserID, AgentInstanceID: inst.ID, Content: p.Content, RequiresUserInput: false,
-		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff,
-	})
-	if err != nil {
-		return res, invalidText(fmt.Errorf("insert agent message: %w", err))
-	}
-	open = false // committed
-	return SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued, StepNumber: steps}, nil
+	return res, nil
 }
 
 // beginThen runs the one query sqlc gives it after a BEGIN, both in one
@@ -91,14 +108,18 @@ func (beginThen) Query(context.Context, string, ...any) (pgx.Rows, error) {
 }
 
 // thenCommit runs the one query sqlc gives it and a COMMIT, both in one
-// round trip; the commit's failure is the query's failure.
-type thenCommit struct{ conn *pgxpool.Conn }
+// round trip; the commit's failure is the query's failure, and committed
+// is set when it succeeds.
+type thenCommit struct {
+	conn      *pgxpool.Conn
+	committed *bool
+}
 
 func (t thenCommit) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	batch := &pgx.Batch{}
 	batch.Queue(sql, args...)
 	batch.Queue("commit")
-	return batchRow{br: t.conn.SendBatch(ctx, batch), last: true}
+	return batchRow{br: t.conn.SendBatch(ctx, batch), last: true, committed: t.committed}
 }
 
 func (thenCommit) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
@@ -114,6 +135,7 @@ func (thenCommit) Query(context.Context, string, ...any) (pgx.Rows, error) {
 type batchRow struct {
 	br          pgx.BatchResults
 	first, last bool
+	committed   *bool // with last: set when the COMMIT succeeds
 }
 
 func (r batchRow) Scan(dest ...any) error {
@@ -125,47 +147,12 @@ func (r batchRow) Scan(dest ...any) error {
 	}
 	err := r.br.QueryRow().Scan(dest...)
 	if r.last && err == nil {
-		_, err = r.br.Exec()
+		if _, err = r.br.Exec(); err == nil {
+			*r.committed = true
+		}
 	}
 	if cerr := r.br.Close(); err == nil {
 		err = cerr
 	}
 	return err
-}
-
-// withLockedTx runs fn in one transaction on the user's instance, locked;
-// BEGIN rides with the lock (one round trip for both). An instance the user
-// does not have is ENotFound.
-func withLockedTx[T any](ctx context.Context, s *Store, userID, instanceID uuid.UUID,
-	fn func(q *Queries, inst AgentInstance) (T, error)) (res T, err error) {
-	var zero T
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return zero, fmt.Errorf("acquire: %w", err)
-	}
-	defer conn.Release()
-	open := true
-	defer func() {
-		if open {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if _, rerr := conn.Exec(rctx, "rollback"); rerr != nil {
-				_ = conn.Conn().Close(rctx)
-			}
-		}
-	}()
-	inst, err := New(beginThen{conn}).LockInstance(ctx, LockInstanceParams{ID: instanceID, UserID: userID})
-	if isNoRows(err) {
-		return zero, Errorf(ENotFound, "Agent instance not found")
-	} else if err != nil {
-		return zero, fmt.Errorf("lock instance: %w", err)
-	}
-	if res, err = fn(New(conn), inst); err != nil {
-		return zero, invalidText(err)
-	}
-	if _, err := conn.Exec(ctx, "commit"); err != nil {
-		return zero, fmt.Errorf("commit: %w", err)
-	}
-	open = false
-	return res, nil
 }
