@@ -55,17 +55,6 @@ func (e *env) newUser() (uuid.UUID, string) {
 	return u, e.server.Token(u, auth.ScopeAgent)
 }
 
-// headerRT adds headers to every request of a client.
-type headerRT struct{ h http.Header }
-
-func (rt headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	for k, v := range rt.h {
-		r.Header[k] = v
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // connect opens a client session with token and extra headers (name,
 // value pairs) over the env's transport.
 func (e *env) connect(token string, opts *mcp.ClientOptions, headers ...string) (*mcp.ClientSession, error) {
@@ -73,7 +62,7 @@ func (e *env) connect(token string, opts *mcp.ClientOptions, headers ...string) 
 	for i := 0; i+1 < len(headers); i += 2 {
 		h.Set(headers[i], headers[i+1])
 	}
-	hc := &http.Client{Transport: headerRT{h}}
+	hc := testserver.HeaderClient(h)
 	var tr mcp.Transport
 	switch e.kind {
 	case "sse":

@@ -19,6 +19,7 @@ import (
 
 	"github.com/handoffhq/handoff/db/dbtest"
 	"github.com/handoffhq/handoff/internal/embedpg"
+	"github.com/handoffhq/handoff/internal/testserver"
 )
 
 // startServe runs `handoff serve` in-process with the embedded default and
@@ -186,7 +187,7 @@ func mcpConfigWorks(t *testing.T, printed, addr string) {
 	for k, v := range srv.Headers {
 		h.Set(k, v)
 	}
-	hc := &http.Client{Transport: headerTransport{h}}
+	hc := testserver.HeaderClient(h)
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "pasted", Version: "v0"}, nil).Connect(context.Background(),
 		&mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc}, nil)
 	if err != nil {
@@ -203,14 +204,4 @@ func mcpConfigWorks(t *testing.T, printed, addr string) {
 	if n != 5 {
 		t.Fatalf("%d tools through the printed config", n)
 	}
-}
-
-type headerTransport struct{ h http.Header }
-
-func (ht headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	for k, v := range ht.h {
-		r.Header[k] = v
-	}
-	return http.DefaultTransport.RoundTrip(r)
 }

@@ -7,6 +7,7 @@ package testserver
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -89,4 +90,20 @@ func (s *Server) Token(user uuid.UUID, scope auth.Scope) string {
 		s.t.Fatal(err)
 	}
 	return tok
+}
+
+// HeaderClient is an HTTP client that adds h to every request (an MCP
+// client's configured headers: Authorization, X-Client-Type).
+func HeaderClient(h http.Header) *http.Client {
+	return &http.Client{Transport: headerRT{h}}
+}
+
+type headerRT struct{ h http.Header }
+
+func (rt headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range rt.h {
+		r.Header[k] = v
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
