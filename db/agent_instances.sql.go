@@ -16,7 +16,7 @@ const createInstance = `-- name: CreateInstance :one
 INSERT INTO agent_instances (id, user_id, user_agent_id, name, instance_metadata)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (id) DO NOTHING
-RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at
+RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count
 `
 
 type CreateInstanceParams struct {
@@ -52,6 +52,7 @@ func (q *Queries) CreateInstance(ctx context.Context, arg CreateInstanceParams) 
 		&i.LastReadMessageID,
 		&i.LastReadSeq,
 		&i.LastActivityAt,
+		&i.StepCount,
 	)
 	return i, err
 }
@@ -60,7 +61,7 @@ const endInstance = `-- name: EndInstance :one
 UPDATE agent_instances SET status = 'COMPLETED', ended_at = coalesce(ended_at, now()),
     last_activity_at = CASE WHEN status = 'COMPLETED' THEN last_activity_at ELSE now() END
 WHERE id = $1 AND user_id = $2
-RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at
+RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count
 `
 
 type EndInstanceParams struct {
@@ -85,12 +86,13 @@ func (q *Queries) EndInstance(ctx context.Context, arg EndInstanceParams) (Agent
 		&i.LastReadMessageID,
 		&i.LastReadSeq,
 		&i.LastActivityAt,
+		&i.StepCount,
 	)
 	return i, err
 }
 
 const getInstance = `-- name: GetInstance :one
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at FROM agent_instances WHERE id = $1 AND user_id = $2
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count FROM agent_instances WHERE id = $1 AND user_id = $2
 `
 
 type GetInstanceParams struct {
@@ -115,12 +117,13 @@ func (q *Queries) GetInstance(ctx context.Context, arg GetInstanceParams) (Agent
 		&i.LastReadMessageID,
 		&i.LastReadSeq,
 		&i.LastActivityAt,
+		&i.StepCount,
 	)
 	return i, err
 }
 
 const getInstanceOverview = `-- name: GetInstanceOverview :one
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, agent_type_name, question_id, question_content, question_created_at FROM instance_overview WHERE id = $1 AND user_id = $2
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, agent_type_name, question_id, question_content, question_created_at FROM instance_overview WHERE id = $1 AND user_id = $2
 `
 
 type GetInstanceOverviewParams struct {
@@ -145,6 +148,7 @@ func (q *Queries) GetInstanceOverview(ctx context.Context, arg GetInstanceOvervi
 		&i.LastReadMessageID,
 		&i.LastReadSeq,
 		&i.LastActivityAt,
+		&i.StepCount,
 		&i.AgentTypeName,
 		&i.QuestionID,
 		&i.QuestionContent,
@@ -154,27 +158,87 @@ func (q *Queries) GetInstanceOverview(ctx context.Context, arg GetInstanceOvervi
 }
 
 const listInstances = `-- name: ListInstances :many
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, agent_type_name, question_id, question_content, question_created_at FROM instance_overview
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, agent_type_name, question_id, question_content, question_created_at FROM instance_overview
 WHERE user_id = $1
-    AND ($2::agent_status IS NULL OR status = $2::agent_status)
-    AND ($3::timestamptz IS NULL
-         OR (last_activity_at, id) < ($3::timestamptz, $4::uuid))
+    AND (last_activity_at, id) < ($2::timestamptz, $3::uuid)
+ORDER BY last_activity_at DESC, id DESC
+LIMIT $4
+`
+
+type ListInstancesParams struct {
+	UserID   uuid.UUID `json:"user_id"`
+	BeforeAt time.Time `json:"before_at"`
+	BeforeID uuid.UUID `json:"before_id"`
+	Lim      int32     `json:"lim"`
+}
+
+// A page of the user's sessions, latest activity first, before a
+// (last_activity_at, id) cursor. The first page's cursor is ('infinity',
+// the largest uuid): the cursor is always a bound, so every plan, custom
+// or generic, is a range scan of agent_instances_user_activity_idx.
+func (q *Queries) ListInstances(ctx context.Context, arg ListInstancesParams) ([]InstanceOverview, error) {
+	rows, err := q.db.Query(ctx, listInstances,
+		arg.UserID,
+		arg.BeforeAt,
+		arg.BeforeID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []InstanceOverview{}
+	for rows.Next() {
+		var i InstanceOverview
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.UserAgentID,
+			&i.Status,
+			&i.Name,
+			&i.InstanceMetadata,
+			&i.GitDiff,
+			&i.StartedAt,
+			&i.EndedAt,
+			&i.LastHeartbeatAt,
+			&i.LastReadMessageID,
+			&i.LastReadSeq,
+			&i.LastActivityAt,
+			&i.StepCount,
+			&i.AgentTypeName,
+			&i.QuestionID,
+			&i.QuestionContent,
+			&i.QuestionCreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listInstancesByStatus = `-- name: ListInstancesByStatus :many
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, agent_type_name, question_id, question_content, question_created_at FROM instance_overview
+WHERE user_id = $1 AND status = $2::agent_status
+    AND (last_activity_at, id) < ($3::timestamptz, $4::uuid)
 ORDER BY last_activity_at DESC, id DESC
 LIMIT $5
 `
 
-type ListInstancesParams struct {
-	UserID   uuid.UUID    `json:"user_id"`
-	Status   *AgentStatus `json:"status"`
-	BeforeAt *time.Time   `json:"before_at"`
-	BeforeID *uuid.UUID   `json:"before_id"`
-	Lim      int32        `json:"lim"`
+type ListInstancesByStatusParams struct {
+	UserID   uuid.UUID   `json:"user_id"`
+	Status   AgentStatus `json:"status"`
+	BeforeAt time.Time   `json:"before_at"`
+	BeforeID uuid.UUID   `json:"before_id"`
+	Lim      int32       `json:"lim"`
 }
 
-// A page of the user's sessions, latest activity first, optionally of one
-// status, after a (last_activity_at, id) cursor.
-func (q *Queries) ListInstances(ctx context.Context, arg ListInstancesParams) ([]InstanceOverview, error) {
-	rows, err := q.db.Query(ctx, listInstances,
+// ListInstances of one status (agent_instances_user_status_activity_idx).
+func (q *Queries) ListInstancesByStatus(ctx context.Context, arg ListInstancesByStatusParams) ([]InstanceOverview, error) {
+	rows, err := q.db.Query(ctx, listInstancesByStatus,
 		arg.UserID,
 		arg.Status,
 		arg.BeforeAt,
@@ -202,6 +266,7 @@ func (q *Queries) ListInstances(ctx context.Context, arg ListInstancesParams) ([
 			&i.LastReadMessageID,
 			&i.LastReadSeq,
 			&i.LastActivityAt,
+			&i.StepCount,
 			&i.AgentTypeName,
 			&i.QuestionID,
 			&i.QuestionContent,
@@ -218,7 +283,7 @@ func (q *Queries) ListInstances(ctx context.Context, arg ListInstancesParams) ([
 }
 
 const lockInstance = `-- name: LockInstance :one
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at FROM agent_instances WHERE id = $1 AND user_id = $2 FOR UPDATE
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count FROM agent_instances WHERE id = $1 AND user_id = $2 FOR UPDATE
 `
 
 type LockInstanceParams struct {
@@ -245,20 +310,9 @@ func (q *Queries) LockInstance(ctx context.Context, arg LockInstanceParams) (Age
 		&i.LastReadMessageID,
 		&i.LastReadSeq,
 		&i.LastActivityAt,
+		&i.StepCount,
 	)
 	return i, err
-}
-
-const notifyInstance = `-- name: NotifyInstance :exec
-SELECT pg_notify('handoff_instance', $1::text)
-`
-
-// Tells every handoff process that the instance changed. Sent inside the
-// writing transaction, so it is delivered only if that commits; the
-// payload is the instance id, never content.
-func (q *Queries) NotifyInstance(ctx context.Context, instanceID string) error {
-	_, err := q.db.Exec(ctx, notifyInstance, instanceID)
-	return err
 }
 
 const recordUserMessage = `-- name: RecordUserMessage :exec
@@ -266,21 +320,18 @@ WITH upd AS (
     UPDATE agent_instances SET
         status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
         last_activity_at = now(),
-        last_read_message_id = CASE WHEN $1::boolean THEN $2::uuid ELSE last_read_message_id END,
-        last_read_seq = CASE WHEN $1::boolean THEN $3::bigint ELSE last_read_seq END
+        last_read_message_id = CASE WHEN $2::boolean THEN $1::uuid ELSE last_read_message_id END,
+        last_read_seq = CASE WHEN $2::boolean THEN $3::bigint ELSE last_read_seq END
     WHERE agent_instances.id = $4::uuid AND agent_instances.user_id = $5::uuid
     RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status
-), ev AS (
-    INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
-    SELECT upd.user_id, upd.id, 'message', $2::uuid, upd.status FROM upd
-    RETURNING user_id, agent_instance_id
 )
-SELECT pg_notify('handoff_user', user_id::text), pg_notify('handoff_instance', agent_instance_id::text) FROM ev
+INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
+SELECT upd.user_id, upd.id, 'message', $1::uuid, upd.status FROM upd
 `
 
 type RecordUserMessageParams struct {
-	MarkAsRead bool      `json:"mark_as_read"`
 	MessageID  uuid.UUID `json:"message_id"`
+	MarkAsRead bool      `json:"mark_as_read"`
 	MessageSeq int64     `json:"message_seq"`
 	ID         uuid.UUID `json:"id"`
 	UserID     uuid.UUID `json:"user_id"`
@@ -288,12 +339,12 @@ type RecordUserMessageParams struct {
 
 // After a user message: it answers a waiting question (AWAITING_INPUT ->
 // ACTIVE; COMPLETED stays), counts as activity, with mark_as_read moves
-// the agent's read cursor to it, is an event of the live view, and wakes
-// the instance's waiters and the user's streams.
+// the agent's read cursor to it, and is an event of the live view (whose
+// insert wakes the instance's waiters and the user's streams).
 func (q *Queries) RecordUserMessage(ctx context.Context, arg RecordUserMessageParams) error {
 	_, err := q.db.Exec(ctx, recordUserMessage,
-		arg.MarkAsRead,
 		arg.MessageID,
+		arg.MarkAsRead,
 		arg.MessageSeq,
 		arg.ID,
 		arg.UserID,
@@ -302,12 +353,8 @@ func (q *Queries) RecordUserMessage(ctx context.Context, arg RecordUserMessagePa
 }
 
 const setReadCursor = `-- name: SetReadCursor :exec
-WITH upd AS (
-    UPDATE agent_instances SET last_read_message_id = $1::uuid, last_read_seq = $2::bigint
-    WHERE agent_instances.id = $3::uuid AND agent_instances.user_id = $4::uuid
-    RETURNING agent_instances.id
-)
-SELECT pg_notify('handoff_instance', id::text) FROM upd
+UPDATE agent_instances SET last_read_message_id = $1::uuid, last_read_seq = $2::bigint
+WHERE id = $3::uuid AND user_id = $4::uuid
 `
 
 type SetReadCursorParams struct {
@@ -317,8 +364,8 @@ type SetReadCursorParams struct {
 	UserID     uuid.UUID `json:"user_id"`
 }
 
-// Moves the agent's read cursor and tells the instance's waiters (a reader
-// holding the old cursor is now stale), in one statement.
+// Moves the agent's read cursor (a reader holding the old cursor is now
+// stale: the schema wakes the instance's waiters).
 func (q *Queries) SetReadCursor(ctx context.Context, arg SetReadCursorParams) error {
 	_, err := q.db.Exec(ctx, setReadCursor,
 		arg.MessageID,

@@ -32,40 +32,23 @@ type AnswerResult struct {
 // that requires input): the first USER message after it. When the agent's
 // read cursor is still at the question, the cursor moves to the answer, so
 // the agent's next message does not hand it over again; later messages
-// stay queued.
+// stay queued. Looking is two reads; only moving the cursor locks.
 func (s *Store) CheckAnswer(ctx context.Context, userID, questionID uuid.UUID) (AnswerResult, error) {
-	return withTx(ctx, s, func(q *Queries) (AnswerResult, error) {
-		question, err := q.GetAgentMessage(ctx, GetAgentMessageParams{ID: questionID, UserID: userID})
-		if isNoRows(err) {
-			return AnswerResult{}, Errorf(ENotFound, "Question not found")
-		} else if err != nil {
-			return AnswerResult{}, fmt.Errorf("get question: %w", err)
-		}
-		if !question.RequiresUserInput {
-			return AnswerResult{}, Errorf(EInvalid, "message %s is not a question", questionID)
-		}
-		res := AnswerResult{Status: AnswerPending, QuestionID: questionID, InstanceID: question.AgentInstanceID}
-		ans, err := q.FirstUserMessageAfter(ctx, FirstUserMessageAfterParams{
-			AgentInstanceID: question.AgentInstanceID, UserID: userID, AfterSeq: question.Seq,
-		})
-		if err != nil && !isNoRows(err) {
-			return AnswerResult{}, fmt.Errorf("find answer: %w", err)
-		}
-		if err == nil {
-			res.Status, res.Answer = AnswerAnswered, &ans
-			inst, err := lockUserInstance(ctx, q, userID, question.AgentInstanceID)
-			if err != nil {
-				return AnswerResult{}, err
-			}
-			if inst.LastReadMessageID != nil && *inst.LastReadMessageID == questionID {
-				if err := q.SetReadCursor(ctx, SetReadCursorParams{
-					MessageID: ans.ID, MessageSeq: ans.Seq, ID: inst.ID, UserID: userID,
-				}); err != nil {
-					return AnswerResult{}, fmt.Errorf("move read cursor: %w", err)
-				}
-			}
-			return res, nil
-		}
+	q := New(s.pool)
+	question, err := q.GetAgentMessage(ctx, GetAgentMessageParams{ID: questionID, UserID: userID})
+	if isNoRows(err) {
+		return AnswerResult{}, Errorf(ENotFound, "Question not found")
+	} else if err != nil {
+		return AnswerResult{}, fmt.Errorf("get question: %w", err)
+	}
+	if !question.RequiresUserInput {
+		return AnswerResult{}, Errorf(EInvalid, "message %s is not a question", questionID)
+	}
+	res := AnswerResult{Status: AnswerPending, QuestionID: questionID, InstanceID: question.AgentInstanceID}
+	ans, err := q.FirstUserMessageAfter(ctx, FirstUserMessageAfterParams{
+		AgentInstanceID: question.AgentInstanceID, UserID: userID, AfterSeq: question.Seq,
+	})
+	if isNoRows(err) {
 		inst, err := q.GetInstance(ctx, GetInstanceParams{ID: question.AgentInstanceID, UserID: userID})
 		if err != nil {
 			return AnswerResult{}, fmt.Errorf("get instance: %w", err)
@@ -74,7 +57,23 @@ func (s *Store) CheckAnswer(ctx context.Context, userID, questionID uuid.UUID) (
 			res.Status = AnswerSessionEnded
 		}
 		return res, nil
-	})
+	} else if err != nil {
+		return AnswerResult{}, fmt.Errorf("find answer: %w", err)
+	}
+	res.Status, res.Answer = AnswerAnswered, &ans
+	_, _, err = withInstance(ctx, s, instanceOp{userID: userID, id: question.AgentInstanceID, mode: mustExist},
+		func(t *instanceTx, inst AgentInstance) (struct{}, error) {
+			if inst.LastReadMessageID == nil || *inst.LastReadMessageID != questionID {
+				return struct{}{}, nil
+			}
+			if err := t.Final().SetReadCursor(ctx, SetReadCursorParams{
+				MessageID: ans.ID, MessageSeq: ans.Seq, ID: inst.ID, UserID: userID,
+			}); err != nil {
+				return struct{}{}, fmt.Errorf("move read cursor: %w", err)
+			}
+			return struct{}{}, nil
+		})
+	return res, err
 }
 
 // WaitForAnswer waits until the question is answered, its session ends,

@@ -13,12 +13,8 @@ import (
 )
 
 const addEvent = `-- name: AddEvent :exec
-WITH ev AS (
-    INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
-    VALUES ($1, $2, $3, $4, $5)
-    RETURNING user_id
-)
-SELECT pg_notify('handoff_user', user_id::text) FROM ev
+INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
+VALUES ($1, $2, $3, $4, $5)
 `
 
 type AddEventParams struct {
@@ -29,7 +25,7 @@ type AddEventParams struct {
 	Status          AgentStatus `json:"status"`
 }
 
-// Records a change for the user's live view and wakes its streams.
+// Records a change for the user's live view (the insert wakes its streams).
 func (q *Queries) AddEvent(ctx context.Context, arg AddEventParams) error {
 	_, err := q.db.Exec(ctx, addEvent,
 		arg.UserID,

@@ -17,7 +17,9 @@ import (
 
 // NotifyChannel is the channel writes announce changed instances on;
 // UserChannel the one events of a user's live view are announced on. Both
-// carry ids only, and the hub keys its waiters by that id.
+// carry ids only, and the hub keys its waiters by that id. The schema
+// sends them (triggers on events and on the read cursor, migration
+// 00006), so no write can forget to.
 const (
 	NotifyChannel = "handoff_instance"
 	UserChannel   = "handoff_user"
@@ -33,9 +35,9 @@ var waitersGauge = promauto.NewGauge(prometheus.GaugeOpts{
 
 // Hub fans PostgreSQL notifications out to the waiters of this process:
 // one LISTEN connection, whatever the number of waiters, and none of them
-// holds a database connection while it waits. Every write to an instance
-// notifies (inside its transaction, ids only), so a waiter is woken when a
-// change commits on any replica. After each (re)connect every waiter is
+// holds a database connection while it waits. Every change to an instance
+// notifies (a trigger, inside its transaction, ids only), so a waiter is
+// woken when a change commits on any replica. After each (re)connect every waiter is
 // woken to look again, since notifications may have been missed.
 type Hub struct {
 	listener *pgxlisten.Listener

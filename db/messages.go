@@ -34,8 +34,6 @@ type SendAgentMessageParams struct {
 	GitDiff           *string         `json:"git_diff"`
 	Metadata          json.RawMessage `json:"message_metadata"`
 	IdempotencyKey    string          `json:"-"`
-	// CountSteps asks for StepNumber (the MCP log_step result).
-	CountSteps bool `json:"-"`
 	// Notify: send the person this message's webhooks. nil: questions
 	// notify, steps do not (Omnara's send_push/email/sms default).
 	Notify *bool `json:"notify"`
@@ -47,8 +45,8 @@ type SendAgentMessageResult struct {
 	InstanceID uuid.UUID `json:"agent_instance_id"`
 	MessageID  uuid.UUID `json:"message_id"`
 	Queued     []Message `json:"queued"`
-	// StepNumber, with CountSteps: the instance's agent messages that are
-	// not questions, this one included.
+	// StepNumber is Omnara's step_number (the MCP log_step result): the
+	// instance's agent messages that are not questions, this one included.
 	StepNumber int64 `json:"step_number,omitempty"`
 	// Replayed is set when an idempotent retry returned the stored result.
 	Replayed bool `json:"-"`
@@ -66,41 +64,11 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 	if err := validateMetadata(p.Metadata); err != nil {
 		return SendAgentMessageResult{}, err
 	}
-	if p.IdempotencyKey == "" && !p.RequiresUserInput && (p.Notify == nil || !*p.Notify) {
-		// A plain step: the pipelined path, unless the session is new.
-		res, err := s.sendStep(ctx, p)
-		if ErrorCode(err) != ENotFound {
-			if err == nil {
-				observeMessage(SenderTypeAGENT, false, false)
-			}
-			return res, err
-		}
-	}
-	lock := func(q *Queries) error {
-		_, err := lockOrCreateInstance(ctx, q, p.UserID, p.InstanceID, p.AgentType)
-		return err
-	}
-	res, replayed, err := withIdempotentTx(ctx, s, p.UserID, "send_agent_message", p.IdempotencyKey, p, lock,
-		func(q *Queries) (SendAgentMessageResult, error) {
-			res, err := sendAgentMessage(ctx, q, p)
-			if err != nil {
-				return res, err
-			}
-			notify := p.RequiresUserInput
-			if p.Notify != nil {
-				notify = *p.Notify
-			}
-			if !notify {
-				return res, nil
-			}
-			data := WebhookData{AgentInstanceID: res.InstanceID, MessageID: &res.MessageID, SenderType: string(SenderTypeAGENT),
-				Content: p.Content, RequiresUserInput: p.RequiresUserInput}
-			types := []string{EventMessageCreated}
-			if p.RequiresUserInput {
-				types = []string{EventQuestionAsked, EventMessageCreated}
-			}
-			return res, s.enqueueWebhooks(ctx, q, p.UserID, data, types...)
-		})
+	op := instanceOp{userID: p.UserID, id: p.InstanceID, mode: createMissing, agentType: p.AgentType,
+		operation: "send_agent_message", key: p.IdempotencyKey, request: p}
+	res, replayed, err := withInstance(ctx, s, op, func(t *instanceTx, inst AgentInstance) (SendAgentMessageResult, error) {
+		return s.appendAgentMessage(ctx, t, inst, p)
+	})
 	res.Replayed = replayed
 	if err == nil {
 		observeMessage(SenderTypeAGENT, replayed, p.RequiresUserInput)
@@ -108,30 +76,41 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 	return res, err
 }
 
-func sendAgentMessage(ctx context.Context, q *Queries, p SendAgentMessageParams) (SendAgentMessageResult, error) {
-	inst, err := lockOrCreateInstance(ctx, q, p.UserID, p.InstanceID, p.AgentType)
+// appendAgentMessage is the one way an agent message is appended, on a
+// locked instance: read the queue, insert the message (with everything it
+// changes, see InsertAgentMessage), and enqueue its webhooks.
+func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, inst AgentInstance, p SendAgentMessageParams) (SendAgentMessageResult, error) {
+	queued, err := queueAfter(ctx, t.Queries, inst)
 	if err != nil {
 		return SendAgentMessageResult{}, err
 	}
-	queued, err := queueAfter(ctx, q, inst)
-	if err != nil {
-		return SendAgentMessageResult{}, err
+	notify := p.RequiresUserInput
+	if p.Notify != nil {
+		notify = *p.Notify
+	}
+	insert := t.Queries
+	if !notify || s.jobs == nil {
+		insert = t.Final() // nothing follows the insert
 	}
 	diff, setDiff := SanitizeGitDiff(p.GitDiff)
-	msg, err := q.InsertAgentMessage(ctx, InsertAgentMessageParams{
+	msg, err := insert.InsertAgentMessage(ctx, InsertAgentMessageParams{
 		UserID: p.UserID, AgentInstanceID: inst.ID, Content: p.Content, RequiresUserInput: p.RequiresUserInput,
 		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff,
 	})
 	if err != nil {
 		return SendAgentMessageResult{}, fmt.Errorf("insert agent message: %w", err)
 	}
-	res := SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued}
-	if p.CountSteps {
-		if res.StepNumber, err = q.CountSteps(ctx, CountStepsParams{AgentInstanceID: inst.ID, UserID: p.UserID}); err != nil {
-			return SendAgentMessageResult{}, fmt.Errorf("count steps: %w", err)
-		}
+	res := SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued, StepNumber: msg.StepCount}
+	if !notify {
+		return res, nil
 	}
-	return res, nil
+	data := WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID, SenderType: string(SenderTypeAGENT),
+		Content: p.Content, RequiresUserInput: p.RequiresUserInput}
+	types := []string{EventMessageCreated}
+	if p.RequiresUserInput {
+		types = []string{EventQuestionAsked, EventMessageCreated}
+	}
+	return res, s.enqueueWebhooks(ctx, t, p.UserID, data, types...)
 }
 
 // CreateUserMessageParams is a person's message to an agent instance.
@@ -163,23 +142,29 @@ func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams
 	if err := validateContent(p.Content); err != nil {
 		return CreateUserMessageResult{}, err
 	}
-	lock := func(q *Queries) error {
-		_, err := lockUserInstance(ctx, q, p.UserID, p.InstanceID)
-		return err
-	}
-	res, replayed, err := withIdempotentTx(ctx, s, p.UserID, "create_user_message", p.IdempotencyKey, p, lock,
-		func(q *Queries) (CreateUserMessageResult, error) {
-			res, err := createUserMessage(ctx, q, p)
-			if err != nil {
-				return res, err
-			}
-			data := WebhookData{AgentInstanceID: res.InstanceID, MessageID: &res.MessageID, SenderType: string(SenderTypeUSER), Content: p.Content}
-			types := []string{EventMessageCreated}
-			if res.Answered {
-				types = []string{EventQuestionAnswered, EventMessageCreated}
-			}
-			return res, s.enqueueWebhooks(ctx, q, p.UserID, data, types...)
+	op := instanceOp{userID: p.UserID, id: p.InstanceID, mode: mustExist,
+		operation: "create_user_message", key: p.IdempotencyKey, request: p}
+	res, replayed, err := withInstance(ctx, s, op, func(t *instanceTx, inst AgentInstance) (CreateUserMessageResult, error) {
+		msg, err := t.InsertMessage(ctx, InsertMessageParams{
+			UserID: p.UserID, AgentInstanceID: inst.ID, SenderType: SenderTypeUSER, Content: p.Content,
 		})
+		if err != nil {
+			return CreateUserMessageResult{}, fmt.Errorf("insert user message: %w", err)
+		}
+		if err := t.RecordUserMessage(ctx, RecordUserMessageParams{
+			MarkAsRead: p.MarkAsRead, MessageID: msg.ID, MessageSeq: msg.Seq, ID: inst.ID, UserID: p.UserID,
+		}); err != nil {
+			return CreateUserMessageResult{}, fmt.Errorf("update instance: %w", err)
+		}
+		res := CreateUserMessageResult{InstanceID: inst.ID, MessageID: msg.ID, MarkedAsRead: p.MarkAsRead,
+			Answered: inst.Status == AgentStatusAWAITINGINPUT}
+		data := WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID, SenderType: string(SenderTypeUSER), Content: p.Content}
+		types := []string{EventMessageCreated}
+		if res.Answered {
+			types = []string{EventQuestionAnswered, EventMessageCreated}
+		}
+		return res, s.enqueueWebhooks(ctx, t, p.UserID, data, types...)
+	})
 	res.Replayed = replayed
 	if err == nil {
 		observeMessage(SenderTypeUSER, replayed, false)
@@ -188,28 +173,6 @@ func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams
 		}
 	}
 	return res, err
-}
-
-func createUserMessage(ctx context.Context, q *Queries, p CreateUserMessageParams) (CreateUserMessageResult, error) {
-	inst, err := lockUserInstance(ctx, q, p.UserID, p.InstanceID)
-	if err != nil {
-		return CreateUserMessageResult{}, err
-	}
-	msg, err := q.InsertMessage(ctx, InsertMessageParams{
-		UserID: p.UserID, AgentInstanceID: inst.ID, SenderType: SenderTypeUSER, Content: p.Content,
-	})
-	if err != nil {
-		return CreateUserMessageResult{}, fmt.Errorf("insert user message: %w", err)
-	}
-	if err := q.RecordUserMessage(ctx, RecordUserMessageParams{
-		MarkAsRead: p.MarkAsRead, MessageID: msg.ID, MessageSeq: msg.Seq, ID: inst.ID, UserID: p.UserID,
-	}); err != nil {
-		return CreateUserMessageResult{}, fmt.Errorf("update instance: %w", err)
-	}
-	answered := inst.Status == AgentStatusAWAITINGINPUT
-	return CreateUserMessageResult{
-		InstanceID: inst.ID, MessageID: msg.ID, MarkedAsRead: p.MarkAsRead, Answered: answered,
-	}, nil
 }
 
 // PendingResult is the answer to a read of the queue: the user messages
@@ -228,9 +191,11 @@ type PendingResult struct {
 // the instance's cursor (else ReadStale, and nothing changes), and the
 // cursor moves to the last message returned.
 func (s *Store) PendingMessages(ctx context.Context, userID, instanceID uuid.UUID, lastRead *uuid.UUID) (PendingResult, error) {
-	return withLockedTx(ctx, s, userID, instanceID, func(q, _ *Queries, inst AgentInstance) (PendingResult, error) {
-		return consumeQueue(ctx, q, inst, lastRead)
-	})
+	res, _, err := withInstance(ctx, s, instanceOp{userID: userID, id: instanceID, mode: mustExist},
+		func(t *instanceTx, inst AgentInstance) (PendingResult, error) {
+			return consumeQueue(ctx, t, inst, lastRead)
+		})
+	return res, err
 }
 
 // MaxPendingWait is the longest a read of the queue may wait.
@@ -252,20 +217,24 @@ func (s *Store) PendingMessagesWait(ctx context.Context, userID, instanceID uuid
 
 // consumeQueue is the read half of Omnara's get_queued_user_messages on a
 // locked instance.
-func consumeQueue(ctx context.Context, q *Queries, inst AgentInstance, lastRead *uuid.UUID) (PendingResult, error) {
+func consumeQueue(ctx context.Context, t *instanceTx, inst AgentInstance, lastRead *uuid.UUID) (PendingResult, error) {
 	res := PendingResult{InstanceID: inst.ID, Messages: []Message{}, Status: ReadOK, Ended: inst.Status == AgentStatusCOMPLETED}
 	if lastRead != nil && (inst.LastReadMessageID == nil || *inst.LastReadMessageID != *lastRead) {
 		res.Status = ReadStale
 		return res, nil
 	}
-	msgs, err := queueAfter(ctx, q, inst)
+	read := t.Queries
+	if lastRead == nil {
+		read = t.Final() // a read only: COMMIT rides with it
+	}
+	msgs, err := queueAfter(ctx, read, inst)
 	if err != nil {
 		return PendingResult{}, err
 	}
 	res.Messages = msgs
 	if lastRead != nil && len(msgs) > 0 {
 		last := msgs[len(msgs)-1]
-		if err := q.SetReadCursor(ctx, SetReadCursorParams{
+		if err := t.Final().SetReadCursor(ctx, SetReadCursorParams{
 			MessageID: last.ID, MessageSeq: last.Seq, ID: inst.ID, UserID: inst.UserID,
 		}); err != nil {
 			return PendingResult{}, fmt.Errorf("move read cursor: %w", err)
@@ -287,59 +256,56 @@ type RequestInputResult struct {
 // already queued after it (with it as the read cursor) are returned and
 // consumed; if there are none, the instance waits for input.
 func (s *Store) RequestInput(ctx context.Context, userID, messageID uuid.UUID) (RequestInputResult, error) {
-	res, err := withTx(ctx, s, func(q *Queries) (RequestInputResult, error) {
-		notFound := Errorf(ENotFound, "Agent message not found or access denied")
-		msg, err := q.GetAgentMessage(ctx, GetAgentMessageParams{ID: messageID, UserID: userID})
-		if isNoRows(err) {
-			return RequestInputResult{}, notFound
-		} else if err != nil {
-			return RequestInputResult{}, fmt.Errorf("get message: %w", err)
-		}
-		inst, err := lockUserInstance(ctx, q, userID, msg.AgentInstanceID)
-		if err != nil {
-			return RequestInputResult{}, err
-		}
+	notFound := Errorf(ENotFound, "Agent message not found or access denied")
+	found, err := New(s.pool).GetAgentMessage(ctx, GetAgentMessageParams{ID: messageID, UserID: userID})
+	if isNoRows(err) {
+		return RequestInputResult{}, notFound
+	} else if err != nil {
+		return RequestInputResult{}, fmt.Errorf("get message: %w", err)
+	}
+	op := instanceOp{userID: userID, id: found.AgentInstanceID, mode: mustExist}
+	res, _, err := withInstance(ctx, s, op, func(t *instanceTx, inst AgentInstance) (RequestInputResult, error) {
 		// Read again under the instance lock: a concurrent request may have
 		// turned it into a question since.
-		msg, err = q.GetAgentMessage(ctx, GetAgentMessageParams{ID: messageID, UserID: userID})
+		msg, err := t.GetAgentMessage(ctx, GetAgentMessageParams{ID: messageID, UserID: userID})
 		if err != nil {
 			return RequestInputResult{}, fmt.Errorf("get message: %w", err)
 		}
 		if msg.RequiresUserInput {
 			return RequestInputResult{}, Errorf(EInvalid, "Message already requires user input")
 		}
-		if err := q.SetRequiresUserInput(ctx, SetRequiresUserInputParams{ID: msg.ID, UserID: userID}); err != nil {
+		if err := t.SetRequiresUserInput(ctx, SetRequiresUserInputParams{ID: msg.ID, UserID: userID}); err != nil {
 			return RequestInputResult{}, fmt.Errorf("mark question: %w", err)
 		}
-		read, err := consumeQueue(ctx, q, inst, &msg.ID)
+		read, err := consumeQueue(ctx, &instanceTx{Queries: t.Queries, tx: t.tx}, inst, &msg.ID)
 		if err != nil {
 			return RequestInputResult{}, err
 		}
 		if len(read.Messages) == 0 {
-			if err := q.SetStatusUnlessCompleted(ctx, SetStatusUnlessCompletedParams{
+			if err := t.SetStatusUnlessCompleted(ctx, SetStatusUnlessCompletedParams{
 				Status: AgentStatusAWAITINGINPUT, ID: inst.ID, UserID: userID,
 			}); err != nil {
 				return RequestInputResult{}, fmt.Errorf("update status: %w", err)
 			}
 		}
-		if err := notify(ctx, q, inst.ID); err != nil {
-			return RequestInputResult{}, err
-		}
-		inst, err = q.GetInstance(ctx, GetInstanceParams{ID: inst.ID, UserID: userID})
+		inst, err = t.GetInstance(ctx, GetInstanceParams{ID: inst.ID, UserID: userID})
 		if err != nil {
 			return RequestInputResult{}, fmt.Errorf("get instance: %w", err)
 		}
-		if err := recordEvent(ctx, q, inst, EventMessage, &msg.ID); err != nil {
+		if err := recordEvent(ctx, t.Queries, inst, EventMessage, &msg.ID); err != nil {
 			return RequestInputResult{}, err
 		}
 		if len(read.Messages) == 0 {
-			if err := s.enqueueWebhooks(ctx, q, userID, WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID,
+			if err := s.enqueueWebhooks(ctx, t, userID, WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID,
 				SenderType: string(SenderTypeAGENT), Content: msg.Content, RequiresUserInput: true}, EventQuestionAsked); err != nil {
 				return RequestInputResult{}, err
 			}
 		}
 		return RequestInputResult{MessageID: msg.ID, InstanceID: inst.ID, Messages: read.Messages, Status: read.Status}, nil
 	})
+	if ErrorCode(err) == ENotFound {
+		return RequestInputResult{}, notFound
+	}
 	if err == nil {
 		questionsTotal.WithLabelValues("asked").Inc()
 	}

@@ -7,29 +7,9 @@ package db
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 )
-
-const countSteps = `-- name: CountSteps :one
-SELECT count(*) FROM messages
-WHERE agent_instance_id = $1 AND user_id = $2
-    AND sender_type = 'AGENT' AND NOT requires_user_input
-`
-
-type CountStepsParams struct {
-	AgentInstanceID uuid.UUID `json:"agent_instance_id"`
-	UserID          uuid.UUID `json:"user_id"`
-}
-
-// Omnara's step_number: the instance's agent messages that are not questions.
-func (q *Queries) CountSteps(ctx context.Context, arg CountStepsParams) (int64, error) {
-	row := q.db.QueryRow(ctx, countSteps, arg.AgentInstanceID, arg.UserID)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
-}
 
 const firstUserMessageAfter = `-- name: FirstUserMessageAfter :one
 SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at FROM messages
@@ -95,7 +75,7 @@ WITH msg AS (
     INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
     VALUES ($1::uuid, $2::uuid, 'AGENT', $3::text, $4::boolean,
             $5::jsonb)
-    RETURNING id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at
+    RETURNING id, seq
 ), inst AS (
     UPDATE agent_instances SET
         status = CASE WHEN status = 'COMPLETED' THEN status
@@ -103,18 +83,17 @@ WITH msg AS (
                       ELSE 'ACTIVE'::agent_status END,
         last_heartbeat_at = now(),
         last_activity_at = now(),
+        step_count = step_count + CASE WHEN $4::boolean THEN 0 ELSE 1 END,
         last_read_message_id = (SELECT id FROM msg),
         last_read_seq = (SELECT seq FROM msg),
         git_diff = CASE WHEN $6::boolean THEN $7::text ELSE agent_instances.git_diff END
     WHERE agent_instances.id = $2::uuid AND agent_instances.user_id = $1::uuid
-    RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status
+    RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status, agent_instances.step_count
 ), ev AS (
     INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
     SELECT inst.user_id, inst.id, 'message', msg.id, inst.status FROM msg, inst
-    RETURNING user_id, agent_instance_id
 )
-SELECT msg.id, msg.seq, msg.user_id, msg.agent_instance_id, msg.sender_type, msg.content, msg.requires_user_input, msg.message_metadata, msg.created_at FROM msg,
-    (SELECT pg_notify('handoff_instance', agent_instance_id::text), pg_notify('handoff_user', user_id::text) FROM ev) AS notified
+SELECT msg.id, msg.seq, inst.step_count FROM msg, inst
 `
 
 type InsertAgentMessageParams struct {
@@ -128,22 +107,17 @@ type InsertAgentMessageParams struct {
 }
 
 type InsertAgentMessageRow struct {
-	ID                uuid.UUID  `json:"id"`
-	Seq               int64      `json:"seq"`
-	UserID            uuid.UUID  `json:"user_id"`
-	AgentInstanceID   uuid.UUID  `json:"agent_instance_id"`
-	SenderType        SenderType `json:"sender_type"`
-	Content           string     `json:"content"`
-	RequiresUserInput bool       `json:"requires_user_input"`
-	MessageMetadata   []byte     `json:"message_metadata"`
-	CreatedAt         time.Time  `json:"created_at"`
+	ID        uuid.UUID `json:"id"`
+	Seq       int64     `json:"seq"`
+	StepCount int64     `json:"step_count"`
 }
 
 // An agent message and all it does, in one statement (one round trip): the
 // message; the instance's status (a question waits for input; COMPLETED
-// stays), heartbeat, activity, read cursor (moved to the new message) and
-// git diff (replaced when set_git_diff); the event for the person's live
-// view; and the notifications of the change.
+// stays), heartbeat, activity, step count (a step, not a question, counts),
+// read cursor (moved to the new message) and git diff (replaced when
+// set_git_diff); and the event for the person's live view, whose insert
+// wakes waiters. Returns the message and the instance's step count.
 func (q *Queries) InsertAgentMessage(ctx context.Context, arg InsertAgentMessageParams) (InsertAgentMessageRow, error) {
 	row := q.db.QueryRow(ctx, insertAgentMessage,
 		arg.UserID,
@@ -155,17 +129,7 @@ func (q *Queries) InsertAgentMessage(ctx context.Context, arg InsertAgentMessage
 		arg.GitDiff,
 	)
 	var i InsertAgentMessageRow
-	err := row.Scan(
-		&i.ID,
-		&i.Seq,
-		&i.UserID,
-		&i.AgentInstanceID,
-		&i.SenderType,
-		&i.Content,
-		&i.RequiresUserInput,
-		&i.MessageMetadata,
-		&i.CreatedAt,
-	)
+	err := row.Scan(&i.ID, &i.Seq, &i.StepCount)
 	return i, err
 }
 
@@ -303,15 +267,22 @@ func (q *Queries) ListUserMessagesAfter(ctx context.Context, arg ListUserMessage
 }
 
 const setRequiresUserInput = `-- name: SetRequiresUserInput :exec
-UPDATE messages SET requires_user_input = true WHERE id = $1 AND user_id = $2
+WITH m AS (
+    UPDATE messages SET requires_user_input = true
+    WHERE messages.id = $2 AND messages.user_id = $1 AND NOT messages.requires_user_input
+    RETURNING messages.agent_instance_id
+)
+UPDATE agent_instances SET step_count = step_count - 1
+WHERE agent_instances.id = (SELECT agent_instance_id FROM m) AND agent_instances.user_id = $1
 `
 
 type SetRequiresUserInputParams struct {
-	ID     uuid.UUID `json:"id"`
 	UserID uuid.UUID `json:"user_id"`
+	ID     uuid.UUID `json:"id"`
 }
 
+// Turns a step into a question: it no longer counts as a step.
 func (q *Queries) SetRequiresUserInput(ctx context.Context, arg SetRequiresUserInputParams) error {
-	_, err := q.db.Exec(ctx, setRequiresUserInput, arg.ID, arg.UserID)
+	_, err := q.db.Exec(ctx, setRequiresUserInput, arg.UserID, arg.ID)
 	return err
 }

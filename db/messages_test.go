@@ -424,14 +424,15 @@ func TestMessageMetadataMustBeAnObject(t *testing.T) {
 }
 
 // Omnara's step_number counts the instance's agent messages that are not
-// questions, the new one included.
+// questions, the new one included; a step turned into a question stops
+// counting.
 func TestStepNumber(t *testing.T) {
 	e := newEnv(t)
 	inst := uuid.New()
 	step := func() int64 {
 		t.Helper()
 		res, err := e.s.SendAgentMessage(e.ctx, db.SendAgentMessageParams{
-			UserID: e.user, InstanceID: inst, AgentType: "x", Content: "step", CountSteps: true,
+			UserID: e.user, InstanceID: inst, AgentType: "x", Content: "step",
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -445,5 +446,12 @@ func TestStepNumber(t *testing.T) {
 	e.person(inst, "an answer", false)
 	if n := step(); n != 2 {
 		t.Fatalf("second step %d, want 2 (questions do not count)", n)
+	}
+	third := e.agent(inst, "a step that becomes a question", false).MessageID
+	if _, err := e.s.RequestInput(e.ctx, e.user, third); err != nil {
+		t.Fatal(err)
+	}
+	if n := step(); n != 3 {
+		t.Fatalf("step after a step became a question: %d, want 3", n)
 	}
 }

@@ -171,6 +171,7 @@ type AgentInstance struct {
 	LastReadMessageID *uuid.UUID  `json:"last_read_message_id"`
 	LastReadSeq       *int64      `json:"last_read_seq"`
 	LastActivityAt    time.Time   `json:"last_activity_at"`
+	StepCount         int64       `json:"step_count"`
 }
 
 type Event struct {
@@ -207,6 +208,7 @@ type InstanceOverview struct {
 	LastReadMessageID *uuid.UUID  `json:"last_read_message_id"`
 	LastReadSeq       *int64      `json:"last_read_seq"`
 	LastActivityAt    time.Time   `json:"last_activity_at"`
+	StepCount         int64       `json:"step_count"`
 	AgentTypeName     string      `json:"agent_type_name"`
 	QuestionID        uuid.UUID   `json:"question_id"`
 	QuestionContent   string      `json:"question_content"`

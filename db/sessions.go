@@ -9,39 +9,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// lockUserInstance returns the user's instance with its row lock held for the
-// rest of the transaction.
-func lockUserInstance(ctx context.Context, q *Queries, userID, id uuid.UUID) (AgentInstance, error) {
-	inst, err := q.LockInstance(ctx, LockInstanceParams{ID: id, UserID: userID})
-	if isNoRows(err) {
-		return AgentInstance{}, Errorf(ENotFound, "Agent instance not found")
-	} else if err != nil {
-		return AgentInstance{}, fmt.Errorf("lock instance: %w", err)
-	}
-	return inst, nil
-}
-
-// lockOrCreateInstance returns the user's instance, locked, creating it
-// (with the client's id) when it does not exist. An id taken by another
-// user is a conflict, without saying whose it is.
-func lockOrCreateInstance(ctx context.Context, q *Queries, userID, id uuid.UUID, agentType string) (AgentInstance, error) {
-	inst, err := q.LockInstance(ctx, LockInstanceParams{ID: id, UserID: userID})
-	if err == nil || !isNoRows(err) {
-		return inst, err
-	}
-	inst, err = newInstance(ctx, q, userID, id, agentType, nil, nil)
-	if ErrorCode(err) != EConflict {
-		return inst, err
-	}
-	// Someone created the id first. If it was this user (a concurrent
-	// first message), the row is now committed and visible.
-	inst, err = q.LockInstance(ctx, LockInstanceParams{ID: id, UserID: userID})
-	if isNoRows(err) {
-		return AgentInstance{}, Errorf(EConflict, "agent_instance_id %s is already in use", id)
-	}
-	return inst, err
-}
-
 func newInstance(ctx context.Context, q *Queries, userID, id uuid.UUID, agentType string, name *string, metadata []byte) (AgentInstance, error) {
 	agentType = NormalizeAgentType(agentType)
 	if agentType == "" {
@@ -76,30 +43,23 @@ type EndSessionResult struct {
 // EndSession marks the instance COMPLETED and sets its end time (the first
 // one stays). Ending twice is not an error.
 func (s *Store) EndSession(ctx context.Context, userID, instanceID uuid.UUID) (EndSessionResult, error) {
-	return withTx(ctx, s, func(q *Queries) (EndSessionResult, error) {
-		before, err := lockUserInstance(ctx, q, userID, instanceID)
-		if err != nil {
-			return EndSessionResult{}, err
-		}
-		if before.Status == AgentStatusCOMPLETED {
-			// Ended already: nothing changes, so nothing is announced.
-			return EndSessionResult{InstanceID: before.ID, FinalStatus: before.Status}, nil
-		}
-		inst, err := q.EndInstance(ctx, EndInstanceParams{ID: instanceID, UserID: userID})
-		if isNoRows(err) {
-			return EndSessionResult{}, Errorf(ENotFound, "Agent instance not found")
-		} else if err != nil {
-			return EndSessionResult{}, fmt.Errorf("end instance: %w", err)
-		}
-		if err := recordEvent(ctx, q, inst, EventStatus, nil); err != nil {
-			return EndSessionResult{}, err
-		}
-		if err := s.enqueueWebhooks(ctx, q, userID,
-			WebhookData{AgentInstanceID: inst.ID, Status: string(inst.Status)}, EventSessionEnded); err != nil {
-			return EndSessionResult{}, err
-		}
-		return EndSessionResult{InstanceID: inst.ID, FinalStatus: inst.Status}, notify(ctx, q, inst.ID)
-	})
+	res, _, err := withInstance(ctx, s, instanceOp{userID: userID, id: instanceID, mode: mustExist},
+		func(t *instanceTx, before AgentInstance) (EndSessionResult, error) {
+			if before.Status == AgentStatusCOMPLETED {
+				// Ended already: nothing changes, so nothing is announced.
+				return EndSessionResult{InstanceID: before.ID, FinalStatus: before.Status}, nil
+			}
+			inst, err := t.EndInstance(ctx, EndInstanceParams{ID: instanceID, UserID: userID})
+			if err != nil {
+				return EndSessionResult{}, fmt.Errorf("end instance: %w", err)
+			}
+			if err := recordEvent(ctx, t.Queries, inst, EventStatus, nil); err != nil {
+				return EndSessionResult{}, err
+			}
+			return EndSessionResult{InstanceID: inst.ID, FinalStatus: inst.Status}, s.enqueueWebhooks(ctx, t, userID,
+				WebhookData{AgentInstanceID: inst.ID, Status: string(inst.Status)}, EventSessionEnded)
+		})
+	return res, err
 }
 
 // RegisterInstanceParams names a new instance before its first message.
@@ -137,35 +97,31 @@ func openQuestion(id uuid.UUID, content string, at time.Time) *Question {
 // RegisterInstance creates an instance ahead of its first message. An id
 // that exists already (for any user) is a conflict.
 func (s *Store) RegisterInstance(ctx context.Context, p RegisterInstanceParams) (InstanceInfo, error) {
-	id := uuid.New()
+	op := instanceOp{userID: p.UserID, id: uuid.New(), mode: createNew, agentType: p.AgentType, name: p.Name}
 	if p.InstanceID != nil {
-		id = *p.InstanceID
+		op.id = *p.InstanceID
 	}
-	var metadata []byte
 	if p.Transport != nil && *p.Transport != "" {
-		metadata, _ = json.Marshal(map[string]string{"transport": *p.Transport})
+		op.metadata, _ = json.Marshal(map[string]string{"transport": *p.Transport})
 	}
-	return withTx(ctx, s, func(q *Queries) (InstanceInfo, error) {
-		inst, err := newInstance(ctx, q, p.UserID, id, p.AgentType, p.Name, metadata)
-		if err != nil {
-			return InstanceInfo{}, err
-		}
+	res, _, err := withInstance(ctx, s, op, func(_ *instanceTx, inst AgentInstance) (InstanceInfo, error) {
 		return InstanceInfo{AgentInstance: inst, AgentTypeName: NormalizeAgentType(p.AgentType)}, nil
 	})
+	return res, err
 }
 
 // Heartbeat records that the agent of an instance is alive and returns the
 // time recorded.
 func (s *Store) Heartbeat(ctx context.Context, userID, instanceID uuid.UUID) (time.Time, error) {
-	return withTx(ctx, s, func(q *Queries) (time.Time, error) {
-		at, err := q.TouchHeartbeat(ctx, TouchHeartbeatParams{ID: instanceID, UserID: userID})
-		if isNoRows(err) {
-			return time.Time{}, Errorf(ENotFound, "Agent instance not found")
-		} else if err != nil {
-			return time.Time{}, fmt.Errorf("heartbeat: %w", err)
-		}
-		return *at, nil
-	})
+	at, _, err := withInstance(ctx, s, instanceOp{userID: userID, id: instanceID, mode: mustExist},
+		func(t *instanceTx, _ AgentInstance) (time.Time, error) {
+			at, err := t.Final().TouchHeartbeat(ctx, TouchHeartbeatParams{ID: instanceID, UserID: userID})
+			if err != nil {
+				return time.Time{}, fmt.Errorf("heartbeat: %w", err)
+			}
+			return *at, nil
+		})
+	return at, err
 }
 
 // GetInstance returns one of the user's instances with its agent type.
@@ -185,7 +141,7 @@ func overviewInfo(o InstanceOverview) InstanceInfo {
 			ID: o.ID, UserID: o.UserID, UserAgentID: o.UserAgentID, Status: o.Status, Name: o.Name,
 			InstanceMetadata: o.InstanceMetadata, GitDiff: o.GitDiff, StartedAt: o.StartedAt, EndedAt: o.EndedAt,
 			LastHeartbeatAt: o.LastHeartbeatAt, LastReadMessageID: o.LastReadMessageID, LastReadSeq: o.LastReadSeq,
-			LastActivityAt: o.LastActivityAt,
+			LastActivityAt: o.LastActivityAt, StepCount: o.StepCount,
 		},
 		AgentTypeName: o.AgentTypeName,
 		OpenQuestion:  openQuestion(o.QuestionID, o.QuestionContent, o.QuestionCreatedAt),
@@ -202,19 +158,29 @@ type InstanceCursor struct {
 // MaxPageSize bounds every page.
 const MaxPageSize = 200
 
+// firstPage is the cursor of a list's first page: before every row.
+var firstPage = InstanceCursor{At: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), ID: uuid.Max}
+
 // ListInstances returns a page of the user's instances, latest activity
 // first (optionally only those of one status), after cursor; next is set
-// when more may follow.
+// when more may follow. Every page, the first or the thousandth, is one
+// index range scan.
 func (s *Store) ListInstances(ctx context.Context, userID uuid.UUID, status *AgentStatus, after *InstanceCursor, limit int) (page []InstanceInfo, next *InstanceCursor, err error) {
 	if limit < 1 || limit > MaxPageSize {
 		return nil, nil, Errorf(EInvalid, "limit must be from 1 to %d", MaxPageSize)
 	}
-	p := ListInstancesParams{UserID: userID, Lim: int32(limit) + 1}
-	p.Status = status
+	c := firstPage
 	if after != nil {
-		p.BeforeAt, p.BeforeID = &after.At, &after.ID
+		c = *after
 	}
-	rows, err := New(s.pool).ListInstances(ctx, p)
+	var rows []InstanceOverview
+	if status != nil {
+		rows, err = New(s.pool).ListInstancesByStatus(ctx, ListInstancesByStatusParams{UserID: userID, Status: *status,
+			BeforeAt: c.At, BeforeID: c.ID, Lim: int32(limit) + 1})
+	} else {
+		rows, err = New(s.pool).ListInstances(ctx, ListInstancesParams{UserID: userID,
+			BeforeAt: c.At, BeforeID: c.ID, Lim: int32(limit) + 1})
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("list instances: %w", err)
 	}

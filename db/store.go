@@ -3,10 +3,7 @@ package db
 import (
 	"context"
 	"errors"
-	"fmt"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -37,45 +34,11 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 	return s
 }
 
-// notify announces, inside the transaction of q, that the instance changed.
-func notify(ctx context.Context, q *Queries, instanceID uuid.UUID) error {
-	if err := q.NotifyInstance(ctx, instanceID.String()); err != nil {
-		return fmt.Errorf("notify: %w", err)
-	}
-	return nil
-}
-
 // Pool returns the connection pool behind the store.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
-
-// withTx runs fn in one transaction and commits if it returns no error. The
-// deferred rollback runs even when ctx is already cancelled, so a cancelled
-// request never leaves a transaction open on its connection.
-func withTx[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error)) (T, error) {
-	var zero T
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return zero, fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tx.Rollback(rctx) // a no-op after Commit
-	}()
-	res, err := fn(New(tx))
-	if err != nil {
-		return zero, invalidText(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return zero, fmt.Errorf("commit: %w", err)
-	}
-	return res, nil
-}
-
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
 // pgCode returns the SQLSTATE of a Postgres error, or "".
 func pgCode(err error) string {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
@@ -63,19 +62,15 @@ func WithJobs(c *river.Client[pgx.Tx]) Option { return func(s *Store) { s.jobs =
 // MaxDeliveryAttempts bounds retries (the worker also stops after 24 h).
 const MaxDeliveryAttempts = 100
 
-// enqueueWebhooks adds, inside q's transaction, one delivery job per
+// enqueueWebhooks adds, inside t's transaction, one delivery job per
 // webhook of the user and event type it takes (one query for them all).
-func (s *Store) enqueueWebhooks(ctx context.Context, q *Queries, userID uuid.UUID, data WebhookData, types ...string) error {
+func (s *Store) enqueueWebhooks(ctx context.Context, t *instanceTx, userID uuid.UUID, data WebhookData, types ...string) error {
 	if s.jobs == nil || len(types) == 0 {
 		return nil
 	}
-	hooks, err := q.WebhooksFor(ctx, WebhooksForParams{UserID: userID, EventTypes: types})
+	hooks, err := t.WebhooksFor(ctx, WebhooksForParams{UserID: userID, EventTypes: types})
 	if err != nil || len(hooks) == 0 {
 		return err
-	}
-	tx, ok := q.db.(pgx.Tx)
-	if !ok {
-		return fmt.Errorf("webhooks: not in a transaction")
 	}
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -95,7 +90,7 @@ func (s *Store) enqueueWebhooks(ctx context.Context, q *Queries, userID uuid.UUI
 			})
 		}
 	}
-	_, err = s.jobs.InsertManyTx(ctx, tx, params)
+	_, err = s.jobs.InsertManyTx(ctx, t.tx, params)
 	return err
 }
 

@@ -433,7 +433,7 @@ func storeBackendFor(store *db.Store) func(context.Context, *mcp.CallToolRequest
 func (b storeBackend) send(ctx context.Context, p sendParams) (sent, error) {
 	res, err := b.store.SendAgentMessage(ctx, db.SendAgentMessageParams{
 		UserID: b.userID, InstanceID: p.InstanceID, AgentType: p.AgentType, Content: p.Content,
-		RequiresUserInput: p.Question, GitDiff: p.GitDiff, IdempotencyKey: p.Key, CountSteps: p.CountSteps,
+		RequiresUserInput: p.Question, GitDiff: p.GitDiff, IdempotencyKey: p.Key,
 	})
 	return sent{InstanceID: res.InstanceID, MessageID: res.MessageID, Queued: contents(res.Queued), StepNumber: res.StepNumber}, err
 }

@@ -20,8 +20,8 @@ SELECT * FROM instance_overview WHERE id = @id AND user_id = @user_id;
 -- name: RecordUserMessage :exec
 -- After a user message: it answers a waiting question (AWAITING_INPUT ->
 -- ACTIVE; COMPLETED stays), counts as activity, with mark_as_read moves
--- the agent's read cursor to it, is an event of the live view, and wakes
--- the instance's waiters and the user's streams.
+-- the agent's read cursor to it, and is an event of the live view (whose
+-- insert wakes the instance's waiters and the user's streams).
 WITH upd AS (
     UPDATE agent_instances SET
         status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
@@ -30,22 +30,15 @@ WITH upd AS (
         last_read_seq = CASE WHEN @mark_as_read::boolean THEN @message_seq::bigint ELSE last_read_seq END
     WHERE agent_instances.id = @id::uuid AND agent_instances.user_id = @user_id::uuid
     RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status
-), ev AS (
-    INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
-    SELECT upd.user_id, upd.id, 'message', @message_id::uuid, upd.status FROM upd
-    RETURNING user_id, agent_instance_id
 )
-SELECT pg_notify('handoff_user', user_id::text), pg_notify('handoff_instance', agent_instance_id::text) FROM ev;
+INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
+SELECT upd.user_id, upd.id, 'message', @message_id::uuid, upd.status FROM upd;
 
 -- name: SetReadCursor :exec
--- Moves the agent's read cursor and tells the instance's waiters (a reader
--- holding the old cursor is now stale), in one statement.
-WITH upd AS (
-    UPDATE agent_instances SET last_read_message_id = @message_id::uuid, last_read_seq = @message_seq::bigint
-    WHERE agent_instances.id = @id::uuid AND agent_instances.user_id = @user_id::uuid
-    RETURNING agent_instances.id
-)
-SELECT pg_notify('handoff_instance', id::text) FROM upd;
+-- Moves the agent's read cursor (a reader holding the old cursor is now
+-- stale: the schema wakes the instance's waiters).
+UPDATE agent_instances SET last_read_message_id = @message_id::uuid, last_read_seq = @message_seq::bigint
+WHERE id = @id::uuid AND user_id = @user_id::uuid;
 
 -- name: SetStatusUnlessCompleted :exec
 UPDATE agent_instances SET status = @status, last_activity_at = now()
@@ -62,19 +55,21 @@ UPDATE agent_instances SET last_heartbeat_at = now()
 WHERE id = @id AND user_id = @user_id
 RETURNING last_heartbeat_at;
 
--- name: NotifyInstance :exec
--- Tells every handoff process that the instance changed. Sent inside the
--- writing transaction, so it is delivered only if that commits; the
--- payload is the instance id, never content.
-SELECT pg_notify('handoff_instance', sqlc.arg(instance_id)::text);
-
 -- name: ListInstances :many
--- A page of the user's sessions, latest activity first, optionally of one
--- status, after a (last_activity_at, id) cursor.
+-- A page of the user's sessions, latest activity first, before a
+-- (last_activity_at, id) cursor. The first page's cursor is ('infinity',
+-- the largest uuid): the cursor is always a bound, so every plan, custom
+-- or generic, is a range scan of agent_instances_user_activity_idx.
 SELECT * FROM instance_overview
 WHERE user_id = @user_id
-    AND (sqlc.narg(status)::agent_status IS NULL OR status = sqlc.narg(status)::agent_status)
-    AND (sqlc.narg(before_at)::timestamptz IS NULL
-         OR (last_activity_at, id) < (sqlc.narg(before_at)::timestamptz, sqlc.narg(before_id)::uuid))
+    AND (last_activity_at, id) < (@before_at::timestamptz, @before_id::uuid)
+ORDER BY last_activity_at DESC, id DESC
+LIMIT @lim;
+
+-- name: ListInstancesByStatus :many
+-- ListInstances of one status (agent_instances_user_status_activity_idx).
+SELECT * FROM instance_overview
+WHERE user_id = @user_id AND status = @status::agent_status
+    AND (last_activity_at, id) < (@before_at::timestamptz, @before_id::uuid)
 ORDER BY last_activity_at DESC, id DESC
 LIMIT @lim;

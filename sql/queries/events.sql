@@ -1,11 +1,7 @@
 -- name: AddEvent :exec
--- Records a change for the user's live view and wakes its streams.
-WITH ev AS (
-    INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
-    VALUES (@user_id, @agent_instance_id, @kind, sqlc.narg(message_id), @status)
-    RETURNING user_id
-)
-SELECT pg_notify('handoff_user', user_id::text) FROM ev;
+-- Records a change for the user's live view (the insert wakes its streams).
+INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
+VALUES (@user_id, @agent_instance_id, @kind, sqlc.narg(message_id), @status);
 
 -- name: EventsAfter :many
 -- The user's events after a (xid, seq) cursor, in order, written by

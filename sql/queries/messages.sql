@@ -6,14 +6,15 @@ RETURNING *;
 -- name: InsertAgentMessage :one
 -- An agent message and all it does, in one statement (one round trip): the
 -- message; the instance's status (a question waits for input; COMPLETED
--- stays), heartbeat, activity, read cursor (moved to the new message) and
--- git diff (replaced when set_git_diff); the event for the person's live
--- view; and the notifications of the change.
+-- stays), heartbeat, activity, step count (a step, not a question, counts),
+-- read cursor (moved to the new message) and git diff (replaced when
+-- set_git_diff); and the event for the person's live view, whose insert
+-- wakes waiters. Returns the message and the instance's step count.
 WITH msg AS (
     INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
     VALUES (@user_id::uuid, @agent_instance_id::uuid, 'AGENT', @content::text, @requires_user_input::boolean,
             sqlc.narg(message_metadata)::jsonb)
-    RETURNING *
+    RETURNING id, seq
 ), inst AS (
     UPDATE agent_instances SET
         status = CASE WHEN status = 'COMPLETED' THEN status
@@ -21,18 +22,17 @@ WITH msg AS (
                       ELSE 'ACTIVE'::agent_status END,
         last_heartbeat_at = now(),
         last_activity_at = now(),
+        step_count = step_count + CASE WHEN @requires_user_input::boolean THEN 0 ELSE 1 END,
         last_read_message_id = (SELECT id FROM msg),
         last_read_seq = (SELECT seq FROM msg),
         git_diff = CASE WHEN @set_git_diff::boolean THEN sqlc.narg(git_diff)::text ELSE agent_instances.git_diff END
     WHERE agent_instances.id = @agent_instance_id::uuid AND agent_instances.user_id = @user_id::uuid
-    RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status
+    RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status, agent_instances.step_count
 ), ev AS (
     INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
     SELECT inst.user_id, inst.id, 'message', msg.id, inst.status FROM msg, inst
-    RETURNING user_id, agent_instance_id
 )
-SELECT msg.* FROM msg,
-    (SELECT pg_notify('handoff_instance', agent_instance_id::text), pg_notify('handoff_user', user_id::text) FROM ev) AS notified;
+SELECT msg.id, msg.seq, inst.step_count FROM msg, inst;
 
 -- name: ListUserMessagesAfter :many
 -- The queue: the instance's USER messages after a seq (0 = from the start).
@@ -46,14 +46,14 @@ SELECT * FROM messages
 WHERE id = @id AND user_id = @user_id AND sender_type = 'AGENT';
 
 -- name: SetRequiresUserInput :exec
-UPDATE messages SET requires_user_input = true WHERE id = @id AND user_id = @user_id;
-
-
--- name: CountSteps :one
--- Omnara's step_number: the instance's agent messages that are not questions.
-SELECT count(*) FROM messages
-WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id
-    AND sender_type = 'AGENT' AND NOT requires_user_input;
+-- Turns a step into a question: it no longer counts as a step.
+WITH m AS (
+    UPDATE messages SET requires_user_input = true
+    WHERE messages.id = @id AND messages.user_id = @user_id AND NOT messages.requires_user_input
+    RETURNING messages.agent_instance_id
+)
+UPDATE agent_instances SET step_count = step_count - 1
+WHERE agent_instances.id = (SELECT agent_instance_id FROM m) AND agent_instances.user_id = @user_id;
 
 -- name: FirstUserMessageAfter :one
 -- The answer to a question: the first USER message after it.

@@ -1,0 +1,520 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Every Store operation runs in one transaction, in one of two shapes:
+//
+//   - withTx: a transaction that does not center on an instance (users,
+//     keys, webhooks, reads that span an instance's messages).
+//   - withInstance: every write to an agent instance. It locks the
+//     instance first (BEGIN rides on the lock's round trip), creates it
+//     when the operation may and it is missing, claims the idempotency key
+//     inside the transaction, hands the operation the locked row, stores
+//     the operation's result under the key, and commits.
+//
+// Both run on a pipeTx, which sends BEGIN with the transaction's first
+// statement and can send COMMIT with its last one, so a plain agent step
+// costs three round trips: BEGIN+lock, the queue read, insert+COMMIT.
+
+// withTx runs fn in one transaction and commits if it returns no error.
+// A failure, or a cancelled ctx, rolls back (even when ctx is done).
+func withTx[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error)) (T, error) {
+	var zero T
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return zero, err
+	}
+	defer tx.close(ctx)
+	res, err := fn(New(tx))
+	if err != nil {
+		return zero, invalidText(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return zero, fmt.Errorf("commit: %w", err)
+	}
+	return res, nil
+}
+
+// instanceMode says what withInstance does when the instance is missing.
+type instanceMode int
+
+const (
+	// mustExist: a missing instance is ENotFound.
+	mustExist instanceMode = iota
+	// createMissing: a missing instance is created (the client's id; an id
+	// another user has is a conflict).
+	createMissing
+	// createNew: the instance must not exist yet; it is created.
+	createNew
+)
+
+// instanceOp is what withInstance needs to know about an operation.
+type instanceOp struct {
+	userID, id uuid.UUID
+	mode       instanceMode
+	// newInstance describes the instance to create (createMissing,
+	// createNew).
+	agentType string
+	name      *string
+	metadata  []byte
+	// operation, key and request make the operation idempotent when key
+	// is set (see claimKey).
+	operation, key string
+	request        any
+}
+
+// instanceTx is what an instance operation runs with: the transaction's
+// statements, and the transaction itself for River's inserts.
+type instanceTx struct {
+	*Queries
+	tx *pipeTx
+	// finalCommits: Final's statement may carry the COMMIT (nothing
+	// follows the operation).
+	finalCommits bool
+}
+
+// Final returns the Queries for the operation's last statement: when
+// nothing follows the operation in its transaction, COMMIT is sent with
+// that statement (one round trip for both). Any statement after it fails
+// with pgx.ErrTxClosed, so a forgotten later write is an error, never a
+// write outside the transaction.
+func (t *instanceTx) Final() *Queries {
+	if t.finalCommits {
+		t.tx.commitNext = true
+	}
+	return t.Queries
+}
+
+// withInstance runs fn on the user's instance, locked, in one transaction
+// (see the top of this file), and reports whether an idempotent retry got
+// the stored result (then fn did not run and nothing was written).
+func withInstance[T any](ctx context.Context, s *Store, op instanceOp,
+	fn func(t *instanceTx, inst AgentInstance) (T, error)) (res T, replayed bool, err error) {
+	var zero T
+	if op.key != "" && len(op.key) > MaxIdempotencyKeyLen {
+		return zero, false, Errorf(EInvalid, "Idempotency-Key is longer than %d characters", MaxIdempotencyKeyLen)
+	}
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return zero, false, err
+	}
+	defer tx.close(ctx)
+	q := New(tx)
+	inst, err := lockFor(ctx, q, op)
+	if err != nil {
+		return zero, false, invalidText(err)
+	}
+	var claim keyClaim
+	if op.key != "" {
+		if claim, err = claimKey(ctx, q, op); err != nil {
+			return zero, false, err
+		}
+		if claim.stored != nil {
+			if err := claim.replay(&res); err != nil {
+				return zero, false, err
+			}
+			return res, true, tx.Commit(ctx)
+		}
+	}
+	it := &instanceTx{Queries: q, tx: tx, finalCommits: op.key == ""}
+	if res, err = fn(it, inst); err != nil {
+		return zero, false, invalidText(err)
+	}
+	if op.key != "" {
+		if err := claim.save(ctx, q, tx, op, res); err != nil {
+			return zero, false, err
+		}
+	}
+	if tx.commitErr != nil {
+		return zero, false, fmt.Errorf("commit: %w", tx.commitErr)
+	}
+	if !tx.done {
+		if err := tx.Commit(ctx); err != nil {
+			return zero, false, fmt.Errorf("commit: %w", err)
+		}
+	}
+	return res, false, nil
+}
+
+// lockFor takes the instance's row lock (the transaction's first
+// statement), creating the instance as op.mode allows.
+func lockFor(ctx context.Context, q *Queries, op instanceOp) (AgentInstance, error) {
+	inst, err := q.LockInstance(ctx, LockInstanceParams{ID: op.id, UserID: op.userID})
+	switch {
+	case err == nil && op.mode == createNew:
+		return AgentInstance{}, Errorf(EConflict, "Agent instance already exists")
+	case err == nil:
+		return inst, nil
+	case !isNoRows(err):
+		return AgentInstance{}, fmt.Errorf("lock instance: %w", err)
+	case op.mode == mustExist:
+		return AgentInstance{}, Errorf(ENotFound, "Agent instance not found")
+	}
+	inst, err = newInstance(ctx, q, op.userID, op.id, op.agentType, op.name, op.metadata)
+	if ErrorCode(err) != EConflict || op.mode == createNew {
+		return inst, err
+	}
+	// Someone created the id first. If it was this user (a concurrent
+	// first message), the row is now committed and visible.
+	inst, err = q.LockInstance(ctx, LockInstanceParams{ID: op.id, UserID: op.userID})
+	if isNoRows(err) {
+		return AgentInstance{}, Errorf(EConflict, "agent_instance_id %s is already in use", op.id)
+	}
+	return inst, err
+}
+
+// begin starts a pipeTx on a pooled connection. Nothing is sent yet.
+func (s *Store) begin(ctx context.Context) (*pipeTx, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire: %w", err)
+	}
+	return &pipeTx{conn: conn}, nil
+}
+
+// pipeTx is a transaction on one pooled connection that saves round
+// trips: its BEGIN is sent with its first statement, and with commitNext
+// its COMMIT is sent with the next statement. It implements pgx.Tx, so
+// sqlc's Queries and River's InsertManyTx run on it.
+type pipeTx struct {
+	conn *pgxpool.Conn
+	// begun: BEGIN has been sent.
+	begun bool
+	// commitNext: send COMMIT with the next statement.
+	commitNext bool
+	// done: committed or rolled back; later statements fail.
+	done bool
+	// commitErr is the failure of a COMMIT sent with a Query's rows (sqlc
+	// reads rows.Err before it closes them, so it is kept here).
+	commitErr  error
+	savepoints int
+	released   bool
+}
+
+var _ pgx.Tx = (*pipeTx)(nil)
+
+// close ends the transaction if it is still open (rolling back) and
+// returns the connection to the pool; a connection that cannot roll back
+// is closed, so the pool never hands out one inside a transaction.
+func (t *pipeTx) close(ctx context.Context) {
+	if t.released {
+		return
+	}
+	t.released = true
+	if !t.done && t.begun {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if _, err := t.conn.Exec(rctx, "rollback"); err != nil {
+			_ = t.conn.Conn().Close(rctx)
+		}
+		cancel()
+	}
+	t.done = true
+	t.conn.Release()
+}
+
+// batch queues sql between a BEGIN (not sent yet) and a COMMIT
+// (commitNext), and sends them together.
+func (t *pipeTx) batch(ctx context.Context, sql string, args []any) (br pgx.BatchResults, begin, commit bool) {
+	b := &pgx.Batch{}
+	if !t.begun {
+		b.Queue("begin")
+		t.begun, begin = true, true
+	}
+	b.Queue(sql, args...)
+	if t.commitNext {
+		b.Queue("commit")
+		t.commitNext, commit = false, true
+	}
+	return t.conn.SendBatch(ctx, b), begin, commit
+}
+
+// direct reports whether a statement can go straight to the connection.
+func (t *pipeTx) direct() bool { return t.begun && !t.commitNext }
+
+// readCommit reads the COMMIT of a batch whose statement succeeded.
+func (t *pipeTx) readCommit(br pgx.BatchResults) error {
+	tag, err := br.Exec()
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = pgx.ErrTxCommitRollback
+	}
+	if err == nil {
+		t.done = true
+	}
+	return err
+}
+
+// Exec implements pgx.Tx.
+func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if t.done {
+		return pgconn.CommandTag{}, pgx.ErrTxClosed
+	}
+	if t.direct() {
+		return t.conn.Exec(ctx, sql, args...)
+	}
+	br, begin, commit := t.batch(ctx, sql, args)
+	var tag pgconn.CommandTag
+	var err error
+	if begin {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		tag, err = br.Exec()
+		if commit {
+			// Read whatever the COMMIT did, even after a failure: the
+			// server ran it unless the statement itself failed there.
+			if cerr := t.readCommit(br); err == nil {
+				err = cerr
+			}
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+// Query implements pgx.Tx.
+func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if t.done {
+		return nil, pgx.ErrTxClosed
+	}
+	if t.direct() {
+		return t.conn.Query(ctx, sql, args...)
+	}
+	br, begin, commit := t.batch(ctx, sql, args)
+	if begin {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return &pipeRows{Rows: rows, t: t, br: br, commit: commit}, nil
+}
+
+// QueryRow implements pgx.Tx.
+func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if t.done {
+		return errRow{pgx.ErrTxClosed}
+	}
+	if t.direct() {
+		return t.conn.QueryRow(ctx, sql, args...)
+	}
+	br, begin, commit := t.batch(ctx, sql, args)
+	return pipeRow{t: t, br: br, begin: begin, commit: commit}
+}
+
+// ensureBegun sends BEGIN on its own, for the methods that cannot carry it.
+func (t *pipeTx) ensureBegun(ctx context.Context) error {
+	if t.done {
+		return pgx.ErrTxClosed
+	}
+	if !t.begun {
+		if _, err := t.conn.Exec(ctx, "begin"); err != nil {
+			return err
+		}
+		t.begun = true
+	}
+	return nil
+}
+
+// Commit implements pgx.Tx. A transaction that sent nothing has nothing
+// to commit.
+func (t *pipeTx) Commit(ctx context.Context) error {
+	if t.done {
+		return pgx.ErrTxClosed
+	}
+	if !t.begun {
+		t.done = true
+		return nil
+	}
+	tag, err := t.conn.Exec(ctx, "commit")
+	if err == nil && tag.String() == "ROLLBACK" {
+		t.done = true
+		return pgx.ErrTxCommitRollback
+	}
+	if err == nil {
+		t.done = true
+	}
+	return err
+}
+
+// Rollback implements pgx.Tx; it is a no-op on a finished transaction.
+func (t *pipeTx) Rollback(ctx context.Context) error {
+	if t.done {
+		return pgx.ErrTxClosed
+	}
+	t.done = true
+	if !t.begun {
+		return nil
+	}
+	_, err := t.conn.Exec(ctx, "rollback")
+	return err
+}
+
+// Begin implements pgx.Tx: a nested transaction is a savepoint.
+func (t *pipeTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	if err := t.ensureBegun(ctx); err != nil {
+		return nil, err
+	}
+	t.savepoints++
+	sp := &savepointTx{pipeTx: t, name: fmt.Sprintf("sp_%d", t.savepoints)}
+	if _, err := t.conn.Exec(ctx, "savepoint "+sp.name); err != nil {
+		return nil, err
+	}
+	return sp, nil
+}
+
+// CopyFrom implements pgx.Tx.
+func (t *pipeTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	if err := t.ensureBegun(ctx); err != nil {
+		return 0, err
+	}
+	return t.conn.CopyFrom(ctx, table, columns, src)
+}
+
+// SendBatch implements pgx.Tx.
+func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if err := t.ensureBegun(ctx); err != nil {
+		return errBatch{err: err}
+	}
+	return t.conn.SendBatch(ctx, b)
+}
+
+// LargeObjects implements pgx.Tx. handoff stores no large objects; pgx
+// gives no way to make them on another Tx, so the result is unusable.
+func (t *pipeTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
+
+// Prepare implements pgx.Tx.
+func (t *pipeTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	if err := t.ensureBegun(ctx); err != nil {
+		return nil, err
+	}
+	return t.conn.Conn().Prepare(ctx, name, sql)
+}
+
+// Conn implements pgx.Tx.
+func (t *pipeTx) Conn() *pgx.Conn { return t.conn.Conn() }
+
+// savepointTx is a nested transaction of a pipeTx.
+type savepointTx struct {
+	*pipeTx
+	name string
+	done bool
+}
+
+// Commit releases the savepoint.
+func (s *savepointTx) Commit(ctx context.Context) error {
+	if s.done || s.pipeTx.done {
+		return pgx.ErrTxClosed
+	}
+	s.done = true
+	_, err := s.conn.Exec(ctx, "release savepoint "+s.name)
+	return err
+}
+
+// Rollback rolls back to the savepoint.
+func (s *savepointTx) Rollback(ctx context.Context) error {
+	if s.done || s.pipeTx.done {
+		return pgx.ErrTxClosed
+	}
+	s.done = true
+	_, err := s.conn.Exec(ctx, "rollback to savepoint "+s.name)
+	return err
+}
+
+// pipeRow is the row of a QueryRow sent in a batch.
+type pipeRow struct {
+	t             *pipeTx
+	br            pgx.BatchResults
+	begin, commit bool
+}
+
+func (r pipeRow) Scan(dest ...any) error {
+	var err error
+	if r.begin {
+		_, err = r.br.Exec()
+	}
+	if err == nil {
+		err = r.br.QueryRow().Scan(dest...)
+		if r.commit {
+			// No rows, or a row that does not scan, is no failure to the
+			// server: it ran the COMMIT. Read what it did either way.
+			if cerr := r.t.readCommit(r.br); err == nil {
+				err = cerr
+			}
+		}
+	}
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// pipeRows are the rows of a Query sent in a batch; closing them reads
+// the COMMIT that followed.
+type pipeRows struct {
+	pgx.Rows
+	t      *pipeTx
+	br     pgx.BatchResults
+	commit bool
+	closed bool
+}
+
+func (r *pipeRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *pipeRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	if r.commit {
+		r.t.commitErr = r.t.readCommit(r.br)
+	}
+	_ = r.br.Close()
+}
+
+func (r *pipeRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.t.commitErr
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// errBatch is the BatchResults of a batch that could not be sent.
+type errBatch struct {
+	pgx.BatchResults // methods pgx may add; unreachable
+	err              error
+}
+
+func (b errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
+func (b errBatch) Query() (pgx.Rows, error)         { return nil, b.err }
+func (b errBatch) QueryRow() pgx.Row                { return errRow{b.err} }
+func (b errBatch) Close() error                     { return b.err }
+
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -1,0 +1,90 @@
+-- +goose Up
+-- Costs that stay flat as data grows, and wake-ups no write can forget.
+
+-- Omnara's step_number (the instance's agent messages that are not
+-- questions) kept as a counter: counting on every log_step grew with the
+-- session.
+ALTER TABLE agent_instances ADD COLUMN step_count bigint NOT NULL DEFAULT 0;
+UPDATE agent_instances i SET step_count = (
+    SELECT count(*) FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.sender_type = 'AGENT' AND NOT m.requires_user_input);
+
+-- The session list by status, in the list's order, so a status filter and
+-- a deep cursor both stay index range scans.
+DROP INDEX agent_instances_user_status_idx;
+CREATE INDEX agent_instances_user_status_activity_idx
+    ON agent_instances (user_id, status, last_activity_at DESC, id DESC);
+
+-- Waking waiters is part of the schema. Every change a waiter or a live
+-- view can care about writes an events row, and the row's insert announces
+-- it: handoff_user to the user's streams, handoff_instance to the
+-- instance's waiters. A moved read cursor (another reader consumed the
+-- queue) has no event but makes a waiting reader stale, so it announces
+-- the instance too. Payloads are ids, never content; NOTIFY is delivered
+-- only if the transaction commits, and duplicates within one are folded.
+-- These two functions and db/hub.go are the only places that name the
+-- channels.
+-- +goose StatementBegin
+CREATE FUNCTION handoff_notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('handoff_user', NEW.user_id::text);
+    PERFORM pg_notify('handoff_instance', NEW.agent_instance_id::text);
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+CREATE TRIGGER events_notify AFTER INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION handoff_notify_event();
+
+-- +goose StatementBegin
+CREATE FUNCTION handoff_notify_cursor() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('handoff_instance', NEW.id::text);
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+CREATE TRIGGER agent_instances_cursor_notify AFTER UPDATE OF last_read_seq ON agent_instances
+    FOR EACH ROW WHEN (OLD.last_read_seq IS DISTINCT FROM NEW.last_read_seq)
+    EXECUTE FUNCTION handoff_notify_cursor();
+
+-- The view expands i.* when it is made: make it again to carry step_count.
+DROP VIEW instance_overview;
+CREATE VIEW instance_overview AS
+SELECT i.*, ua.name AS agent_type_name,
+    coalesce(q.id, '00000000-0000-0000-0000-000000000000'::uuid) AS question_id,
+    coalesce(q.content, '') AS question_content,
+    coalesce(q.created_at, 'epoch'::timestamptz) AS question_created_at
+FROM agent_instances i
+JOIN user_agents ua ON ua.id = i.user_agent_id AND ua.user_id = i.user_id
+LEFT JOIN LATERAL (
+    SELECT m.id, m.content, m.created_at FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
+        AND m.sender_type = 'AGENT' AND m.requires_user_input
+        AND NOT EXISTS (SELECT 1 FROM messages u
+                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
+    ORDER BY m.seq DESC LIMIT 1
+) q ON i.status = 'AWAITING_INPUT';
+
+-- +goose Down
+DROP TRIGGER agent_instances_cursor_notify ON agent_instances;
+DROP FUNCTION handoff_notify_cursor();
+DROP TRIGGER events_notify ON events;
+DROP FUNCTION handoff_notify_event();
+DROP INDEX agent_instances_user_status_activity_idx;
+CREATE INDEX agent_instances_user_status_idx ON agent_instances (user_id, status);
+DROP VIEW instance_overview;
+ALTER TABLE agent_instances DROP COLUMN step_count;
+CREATE VIEW instance_overview AS
+SELECT i.*, ua.name AS agent_type_name,
+    coalesce(q.id, '00000000-0000-0000-0000-000000000000'::uuid) AS question_id,
+    coalesce(q.content, '') AS question_content,
+    coalesce(q.created_at, 'epoch'::timestamptz) AS question_created_at
+FROM agent_instances i
+JOIN user_agents ua ON ua.id = i.user_agent_id AND ua.user_id = i.user_id
+LEFT JOIN LATERAL (
+    SELECT m.id, m.content, m.created_at FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
+        AND m.sender_type = 'AGENT' AND m.requires_user_input
+        AND NOT EXISTS (SELECT 1 FROM messages u
+                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
+    ORDER BY m.seq DESC LIMIT 1
+) q ON i.status = 'AWAITING_INPUT';
