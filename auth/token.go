@@ -35,23 +35,6 @@ func (k *Keys) Mint(userID, keyID uuid.UUID, scope Scope, issuedAt time.Time, ex
 	return jwt.NewWithClaims(k.signingMethod(), c).SignedString(k.Private)
 }
 
-// IssueToken records a key for the user and returns its signed token. The
-// token is shown once; only the row is kept.
-func IssueToken(ctx context.Context, store *db.Store, keys *Keys, userID uuid.UUID, name string, scope Scope, expiresAt *time.Time) (string, db.APIKey, error) {
-	if !scope.Valid() {
-		return "", db.APIKey{}, db.Errorf(db.EInvalid, "scope must be agent, user or admin")
-	}
-	if keys.Private == nil {
-		return "", db.APIKey{}, errors.New("no private key configured (JWT_PRIVATE_KEY)")
-	}
-	row, err := store.CreateAPIKey(ctx, userID, name, db.KeyScope(scope), expiresAt)
-	if err != nil {
-		return "", db.APIKey{}, err
-	}
-	tok, err := keys.Mint(userID, row.ID, scope, row.CreatedAt, expiresAt)
-	return tok, row, err
-}
-
 // ErrNoToken: the request carries no bearer token.
 var ErrNoToken = errors.New("Not authenticated")
 

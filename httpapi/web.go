@@ -328,24 +328,23 @@ func (s *Server) renderKeys(w http.ResponseWriter, r *http.Request, ws webSessio
 		NewToken: newToken, Error: errMsg})
 }
 
+// createKeyForm mints an agent key; the rules (name, lifetime) are
+// auth.IssueToken's, and a broken one shows the page again with its message.
 func (s *Server) createKeyForm(w http.ResponseWriter, r *http.Request, ws webSession) {
-	name := strings.TrimSpace(r.PostFormValue("name"))
-	if name == "" || len(name) > 255 {
-		s.renderKeys(w, r, ws, http.StatusUnprocessableEntity, "", "Give the key a name (up to 255 characters).")
-		return
-	}
-	var expires *time.Time
+	req := auth.KeyRequest{Issuer: ws.p, Name: r.PostFormValue("name"), Scope: auth.ScopeAgent}
 	if v := r.PostFormValue("expires_in_days"); v != "" {
 		days, err := strconv.Atoi(v)
-		if err != nil || days < 1 || days > MaxKeyDays {
+		if err != nil {
 			s.renderKeys(w, r, ws, http.StatusUnprocessableEntity, "", "Pick an expiry from the list.")
 			return
 		}
-		t := time.Now().Add(time.Duration(days) * 24 * time.Hour).Truncate(time.Second)
-		expires = &t
+		req.ExpiresInDays = &days
 	}
-	k, err := s.createKey(r.Context(), newKey{p: ws.p, name: name, scope: auth.ScopeAgent, expires: expires})
-	if err != nil {
+	k, err := s.createKey(r.Context(), req)
+	if re, ok := err.(*requestError); ok && re.status == http.StatusUnprocessableEntity {
+		s.renderKeys(w, r, ws, re.status, "", re.detail)
+		return
+	} else if err != nil {
 		s.fail(w, r, err)
 		return
 	}
