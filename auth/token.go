@@ -98,10 +98,9 @@ type cacheKey struct{ user, key uuid.UUID }
 
 type cacheEntry struct {
 	fetched time.Time
-	scope   Scope
-	revoked bool
-	expires *time.Time
 	found   bool
+	// key is the row of a tracked key (zero for an untracked token's user).
+	key db.APIKey
 }
 
 const maxCacheEntries = 100_000
@@ -188,15 +187,16 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	switch {
-	case !e.found:
+	if !e.found {
 		return Principal{}, invalid("unknown key")
-	case e.revoked:
+	}
+	switch e.key.State(v.opts.Now()) {
+	case db.KeyRevoked:
 		return Principal{}, invalid("key has been revoked")
-	case e.expires != nil && !v.opts.Now().Before(*e.expires):
+	case db.KeyExpired:
 		return Principal{}, invalid("token has expired")
 	}
-	return Principal{UserID: userID, KeyID: keyID, Scope: e.scope}, nil
+	return Principal{UserID: userID, KeyID: keyID, Scope: Scope(e.key.Scope)}, nil
 }
 
 func (v *Verifier) untracked(ctx context.Context, userID uuid.UUID) (Principal, error) {
@@ -230,15 +230,13 @@ func (v *Verifier) lookup(ctx context.Context, userID, keyID uuid.UUID) (cacheEn
 		if err != nil && db.ErrorCode(err) != db.ENotFound {
 			return e, err
 		}
-		e.found, e.scope = err == nil, ScopeAgent
+		e.found = err == nil
 	} else {
 		row, err := v.store.GetAPIKey(ctx, userID, keyID)
 		if err != nil && db.ErrorCode(err) != db.ENotFound {
 			return e, err
 		}
-		if err == nil {
-			e.found, e.scope, e.revoked, e.expires = true, Scope(row.Scope), row.RevokedAt != nil, row.ExpiresAt
-		}
+		e.found, e.key = err == nil, row
 	}
 	v.mu.Lock()
 	if len(v.cache) >= maxCacheEntries {

@@ -66,7 +66,7 @@ func renderKeys(keys []db.APIKey) (int, any) {
 		out[i] = map[string]any{
 			"id": k.ID.String(), "name": k.Name, "scope": string(k.Scope), "created_at": k.CreatedAt,
 			"expires_at": k.ExpiresAt, "revoked_at": k.RevokedAt, "last_used_at": k.LastUsedAt,
-			"is_active": k.RevokedAt == nil && (k.ExpiresAt == nil || k.ExpiresAt.After(now)),
+			"is_active": k.Active(now),
 		}
 	}
 	return http.StatusOK, out
