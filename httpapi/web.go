@@ -245,22 +245,10 @@ func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSessi
 		s.writeError(w, r, err)
 		return
 	}
-	var msgs []db.Message
-	after := int64(0)
-	for {
-		page, more, err := s.store.ListMessages(r.Context(), ws.p.UserID, id, after, db.MaxPageSize)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		msgs = append(msgs, page...)
-		if len(msgs) > maxShownMessages {
-			msgs = msgs[len(msgs)-maxShownMessages:]
-		}
-		if !more || len(page) == 0 {
-			break
-		}
-		after = page[len(page)-1].Seq
+	msgs, err := s.store.RecentMessages(r.Context(), ws.p.UserID, id, maxShownMessages)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	d := pageData{Title: inst.AgentTypeName, SignedIn: true, CSRF: ws.csrf, InstanceID: id.String(),
 		Instance: &inst, Messages: msgs, CanReply: inst.Status != db.AgentStatusCOMPLETED, EventsFrom: from}
