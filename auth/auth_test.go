@@ -115,9 +115,23 @@ func newFixture(t *testing.T, alg string, opts auth.VerifierOptions) *fixture {
 	return f
 }
 
-func (f *fixture) issue(user uuid.UUID, scope auth.Scope, expires *time.Time) (string, db.APIKey) {
+// issue mints, as the operator, a key of scope for user that never expires.
+func (f *fixture) issue(user uuid.UUID, scope auth.Scope) (string, db.APIKey) {
 	f.t.Helper()
-	tok, row, err := auth.IssueToken(f.ctx, f.store, f.keys, user, "test", scope, expires)
+	return f.issueReq(auth.OperatorRequest(user, "test", scope))
+}
+
+// issueExpired mints an agent key issued two days ago for one day.
+func (f *fixture) issueExpired() (string, db.APIKey) {
+	f.t.Helper()
+	req, day := auth.OperatorRequest(f.user, "test", auth.ScopeAgent), 1
+	req.ExpiresInDays, req.Now = &day, f.now.Add(-48*time.Hour)
+	return f.issueReq(req)
+}
+
+func (f *fixture) issueReq(req auth.KeyRequest) (string, db.APIKey) {
+	f.t.Helper()
+	tok, row, err := auth.IssueToken(f.ctx, f.store, f.keys, req)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -138,20 +152,19 @@ func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 
 func TestVerifyRefusesAttacks(t *testing.T) {
 	f := newFixture(t, "eddsa", auth.VerifierOptions{})
-	good, row := f.issue(f.user, auth.ScopeAgent, nil)
+	good, row := f.issue(f.user, auth.ScopeAgent)
 	parts := strings.Split(good, ".")
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
 
 	other := dbtest.User(t, f.store)
-	_, otherRow := f.issue(other, auth.ScopeAdmin, nil)
-	revokedTok, revokedRow := f.issue(f.user, auth.ScopeUser, nil)
+	_, otherRow := f.issue(other, auth.ScopeAdmin)
+	revokedTok, revokedRow := f.issue(f.user, auth.ScopeUser)
 	if _, err := f.store.RevokeAPIKey(f.ctx, f.user, revokedRow.ID); err != nil {
 		t.Fatal(err)
 	}
-	past := f.now.Add(-time.Hour)
-	expiredTok, _ := f.issue(f.user, auth.ScopeAgent, &past)
+	expiredTok, _ := f.issueExpired()
 	// A key whose row has expired, on a token that carries no exp.
-	_, expRow := f.issue(f.user, auth.ScopeAgent, &past)
+	_, expRow := f.issueExpired()
 	rowExpiredTok := f.sign(auth.Claims{Scope: auth.ScopeAgent, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: f.user.String(), ID: expRow.ID.String()}})
 
@@ -216,7 +229,7 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 // The key's row decides its scope, whatever the token claims.
 func TestScopeComesFromTheKeyRow(t *testing.T) {
 	f := newFixture(t, "eddsa", auth.VerifierOptions{})
-	_, row := f.issue(f.user, auth.ScopeAgent, nil)
+	_, row := f.issue(f.user, auth.ScopeAgent)
 	tok := f.sign(auth.Claims{Scope: auth.ScopeAdmin, RegisteredClaims: jwt.RegisteredClaims{Subject: f.user.String(), ID: row.ID.String()}})
 	p, err := f.v.Verify(f.ctx, tok)
 	if err != nil {
@@ -235,7 +248,7 @@ func TestScopeComesFromTheKeyRow(t *testing.T) {
 // called.
 func TestRevocationWithinTTL(t *testing.T) {
 	f := newFixture(t, "eddsa", auth.VerifierOptions{})
-	tok, row := f.issue(f.user, auth.ScopeAgent, nil)
+	tok, row := f.issue(f.user, auth.ScopeAgent)
 	if _, err := f.v.Verify(f.ctx, tok); err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +293,7 @@ func TestUntrackedTokens(t *testing.T) {
 // RS256 servers (Omnara-minted keys), including Omnara's 512-bit keys.
 func TestRS256(t *testing.T) {
 	f := newFixture(t, "rs256", auth.VerifierOptions{AllowUntracked: true})
-	tok, row := f.issue(f.user, auth.ScopeUser, nil)
+	tok, row := f.issue(f.user, auth.ScopeUser)
 	if h, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0]); !strings.Contains(string(h), `"RS256"`) {
 		t.Fatalf("header %s", h)
 	}
@@ -343,7 +356,7 @@ func FuzzVerify(f *testing.F) {
 func TestRememberedTokenStillExpires(t *testing.T) {
 	f := newFixture(t, "eddsa", auth.VerifierOptions{})
 	exp := f.now.Add(time.Minute)
-	_, row := f.issue(f.user, auth.ScopeAgent, nil) // the row never expires: only the claim does
+	_, row := f.issue(f.user, auth.ScopeAgent) // the row never expires: only the claim does
 	tok := f.sign(auth.Claims{RegisteredClaims: jwt.RegisteredClaims{
 		Subject: f.user.String(), ID: row.ID.String(), ExpiresAt: jwt.NewNumericDate(exp)}})
 	for i := 0; i < 2; i++ {

@@ -35,23 +35,6 @@ func (k *Keys) Mint(userID, keyID uuid.UUID, scope Scope, issuedAt time.Time, ex
 	return jwt.NewWithClaims(k.signingMethod(), c).SignedString(k.Private)
 }
 
-// IssueToken records a key for the user and returns its signed token. The
-// token is shown once; only the row is kept.
-func IssueToken(ctx context.Context, store *db.Store, keys *Keys, userID uuid.UUID, name string, scope Scope, expiresAt *time.Time) (string, db.APIKey, error) {
-	if !scope.Valid() {
-		return "", db.APIKey{}, db.Errorf(db.EInvalid, "scope must be agent, user or admin")
-	}
-	if keys.Private == nil {
-		return "", db.APIKey{}, errors.New("no private key configured (JWT_PRIVATE_KEY)")
-	}
-	row, err := store.CreateAPIKey(ctx, userID, name, db.KeyScope(scope), expiresAt)
-	if err != nil {
-		return "", db.APIKey{}, err
-	}
-	tok, err := keys.Mint(userID, row.ID, scope, row.CreatedAt, expiresAt)
-	return tok, row, err
-}
-
 // ErrNoToken: the request carries no bearer token.
 var ErrNoToken = errors.New("Not authenticated")
 
@@ -115,10 +98,9 @@ type cacheKey struct{ user, key uuid.UUID }
 
 type cacheEntry struct {
 	fetched time.Time
-	scope   Scope
-	revoked bool
-	expires *time.Time
 	found   bool
+	// key is the row of a tracked key (zero for an untracked token's user).
+	key db.APIKey
 }
 
 const maxCacheEntries = 100_000
@@ -205,15 +187,16 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	switch {
-	case !e.found:
+	if !e.found {
 		return Principal{}, invalid("unknown key")
-	case e.revoked:
+	}
+	switch e.key.State(v.opts.Now()) {
+	case db.KeyRevoked:
 		return Principal{}, invalid("key has been revoked")
-	case e.expires != nil && !v.opts.Now().Before(*e.expires):
+	case db.KeyExpired:
 		return Principal{}, invalid("token has expired")
 	}
-	return Principal{UserID: userID, KeyID: keyID, Scope: e.scope}, nil
+	return Principal{UserID: userID, KeyID: keyID, Scope: Scope(e.key.Scope)}, nil
 }
 
 func (v *Verifier) untracked(ctx context.Context, userID uuid.UUID) (Principal, error) {
@@ -247,15 +230,13 @@ func (v *Verifier) lookup(ctx context.Context, userID, keyID uuid.UUID) (cacheEn
 		if err != nil && db.ErrorCode(err) != db.ENotFound {
 			return e, err
 		}
-		e.found, e.scope = err == nil, ScopeAgent
+		e.found = err == nil
 	} else {
 		row, err := v.store.GetAPIKey(ctx, userID, keyID)
 		if err != nil && db.ErrorCode(err) != db.ENotFound {
 			return e, err
 		}
-		if err == nil {
-			e.found, e.scope, e.revoked, e.expires = true, Scope(row.Scope), row.RevokedAt != nil, row.ExpiresAt
-		}
+		e.found, e.key = err == nil, row
 	}
 	v.mu.Lock()
 	if len(v.cache) >= maxCacheEntries {

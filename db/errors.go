@@ -19,6 +19,9 @@ const (
 	// EConflict: the request collides with existing state (a taken id, an
 	// idempotency key reused for a different request).
 	EConflict Code = "conflict"
+	// EForbidden: who asks may not do this (a user token minting an admin
+	// token); nothing was written.
+	EForbidden Code = "forbidden"
 	// EInternal: anything else; its details are logged, never sent.
 	EInternal Code = "internal"
 )

@@ -87,3 +87,31 @@ func (s *Store) APIKeyOwner(ctx context.Context, keyID uuid.UUID) (uuid.UUID, er
 	}
 	return owner, err
 }
+
+// KeyState is whether a key's tokens are accepted, and if not why.
+type KeyState int
+
+const (
+	// KeyActive: the key's tokens are accepted.
+	KeyActive KeyState = iota
+	// KeyRevoked: revoked (whatever its expiry).
+	KeyRevoked
+	// KeyExpired: not revoked, but its expiry has passed.
+	KeyExpired
+)
+
+// State is the key's state at now: revoked, expired from its expires_at
+// on, or active. The one definition of a usable key, for the verifier and
+// for the key lists alike.
+func (k APIKey) State(now time.Time) KeyState {
+	switch {
+	case k.RevokedAt != nil:
+		return KeyRevoked
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return KeyExpired
+	}
+	return KeyActive
+}
+
+// Active reports whether the key's tokens are accepted at now.
+func (k APIKey) Active(now time.Time) bool { return k.State(now) == KeyActive }

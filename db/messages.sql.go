@@ -222,6 +222,51 @@ func (q *Queries) ListInstanceMessages(ctx context.Context, arg ListInstanceMess
 	return items, nil
 }
 
+const listRecentMessages = `-- name: ListRecentMessages :many
+SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at FROM messages
+WHERE agent_instance_id = $1 AND user_id = $2
+ORDER BY seq DESC
+LIMIT $3
+`
+
+type ListRecentMessagesParams struct {
+	AgentInstanceID uuid.UUID `json:"agent_instance_id"`
+	UserID          uuid.UUID `json:"user_id"`
+	Lim             int32     `json:"lim"`
+}
+
+// The end of an instance's conversation: its latest messages, newest first
+// (messages_instance_seq_idx read backwards, stopping after lim rows).
+func (q *Queries) ListRecentMessages(ctx context.Context, arg ListRecentMessagesParams) ([]Message, error) {
+	rows, err := q.db.Query(ctx, listRecentMessages, arg.AgentInstanceID, arg.UserID, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Message{}
+	for rows.Next() {
+		var i Message
+		if err := rows.Scan(
+			&i.ID,
+			&i.Seq,
+			&i.UserID,
+			&i.AgentInstanceID,
+			&i.SenderType,
+			&i.Content,
+			&i.RequiresUserInput,
+			&i.MessageMetadata,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listUserMessagesAfter = `-- name: ListUserMessagesAfter :many
 SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at FROM messages
 WHERE agent_instance_id = $1 AND user_id = $2

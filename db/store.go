@@ -16,6 +16,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	hub  *Hub
 	jobs *river.Client[pgx.Tx]
+	// webhookAllowPrivate: webhooks may target private addresses.
+	webhookAllowPrivate bool
 }
 
 // Option configures a Store.

@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+
+	"github.com/handoffhq/handoff/internal/netguard"
 )
 
 // Webhook event types.
@@ -59,6 +61,13 @@ type WebhookData struct {
 // database). Without it, no webhook is sent.
 func WithJobs(c *river.Client[pgx.Tx]) Option { return func(s *Store) { s.jobs = c } }
 
+// WithWebhookPolicy sets whether webhooks may target loopback, private and
+// link-local addresses (the operator's HANDOFF_WEBHOOK_ALLOW_PRIVATE; the
+// delivery worker takes the same setting). By default they may not.
+func WithWebhookPolicy(allowPrivate bool) Option {
+	return func(s *Store) { s.webhookAllowPrivate = allowPrivate }
+}
+
 // MaxDeliveryAttempts bounds retries (the worker also stops after 24 h).
 const MaxDeliveryAttempts = 100
 
@@ -103,7 +112,10 @@ type NewWebhook struct {
 }
 
 // CreateWebhook stores a webhook with a new signing secret (whsec_…, as
-// Standard Webhooks writes them); the caller shows it once.
+// Standard Webhooks writes them); the caller shows it once. The URL must
+// pass the target policy (netguard.CheckURL, with the store's
+// WithWebhookPolicy), checked last: a name is resolved, outside the
+// transaction.
 func (s *Store) CreateWebhook(ctx context.Context, p NewWebhook) (Webhook, error) {
 	if len(p.EventTypes) == 0 {
 		return Webhook{}, Errorf(EInvalid, "event_types must name at least one of %v", WebhookEventTypes)
@@ -122,6 +134,9 @@ func (s *Store) CreateWebhook(ctx context.Context, p NewWebhook) (Webhook, error
 	}
 	if p.Format != FormatStandard && p.Format != FormatSlack {
 		return Webhook{}, Errorf(EInvalid, "format must be standard or slack")
+	}
+	if err := netguard.CheckURL(ctx, p.URL, s.webhookAllowPrivate); err != nil {
+		return Webhook{}, Errorf(EInvalid, "%v", err)
 	}
 	key := make([]byte, 24)
 	_, _ = rand.Read(key)

@@ -2,8 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,47 +14,23 @@ import (
 
 // API keys (user scope): create (the token is shown once), list, revoke.
 
-// MaxKeyDays bounds expires_in_days.
-const MaxKeyDays = 36500
-
-type newKey struct {
-	p       auth.Principal
-	name    string
-	scope   auth.Scope
-	expires *time.Time
-}
-
-func parseCreateKey(r *http.Request, w http.ResponseWriter, p auth.Principal) (newKey, error) {
+// parseCreateKey only decodes: the rules of a new key (name, scope, who may
+// mint it, lifetime) are auth.IssueToken's.
+func parseCreateKey(r *http.Request, w http.ResponseWriter, p auth.Principal) (auth.KeyRequest, error) {
 	var req struct {
 		Name          *string `json:"name"`
 		Scope         *string `json:"scope"`
 		ExpiresInDays *int    `json:"expires_in_days"`
 	}
 	if err := decodeJSON(w, r, &req, true); err != nil {
-		return newKey{}, err
+		return auth.KeyRequest{}, err
 	}
 	name, err := required(req.Name, "name")
 	if err != nil {
-		return newKey{}, err
+		return auth.KeyRequest{}, err
 	}
-	if name = strings.TrimSpace(name); name == "" || len(name) > 255 {
-		return newKey{}, badRequest(http.StatusUnprocessableEntity, "name must be 1 to 255 characters")
-	}
-	k := newKey{p: p, name: name, scope: auth.Scope(valueOr(req.Scope, string(auth.ScopeAgent)))}
-	if !k.scope.Valid() {
-		return k, badRequest(http.StatusUnprocessableEntity, "scope must be agent, user or admin")
-	}
-	if k.scope != auth.ScopeAgent && !p.Allows(auth.ScopeAdmin) {
-		return k, &requestError{status: http.StatusForbidden, detail: "only an admin token can create user or admin tokens"}
-	}
-	if d := req.ExpiresInDays; d != nil {
-		if *d < 1 || *d > MaxKeyDays {
-			return k, badRequest(http.StatusUnprocessableEntity, "expires_in_days must be from 1 to %d", MaxKeyDays)
-		}
-		t := time.Now().Add(time.Duration(*d) * 24 * time.Hour).Truncate(time.Second)
-		k.expires = &t
-	}
-	return k, nil
+	return auth.KeyRequest{Issuer: p, Name: name, Scope: auth.Scope(valueOr(req.Scope, string(auth.ScopeAgent))),
+		ExpiresInDays: req.ExpiresInDays}, nil
 }
 
 type issuedKey struct {
@@ -62,13 +38,14 @@ type issuedKey struct {
 	row   db.APIKey
 }
 
-func (s *Server) createKey(ctx context.Context, k newKey) (issuedKey, error) {
-	if s.keys == nil || s.keys.Private == nil {
-		return issuedKey{}, &requestError{status: http.StatusServiceUnavailable,
-			detail: "this server has no JWT_PRIVATE_KEY, so it cannot issue tokens"}
+// createKey issues a key: a rule broken is a 422, a scope the issuer may
+// not mint a 403.
+func (s *Server) createKey(ctx context.Context, k auth.KeyRequest) (issuedKey, error) {
+	tok, row, err := auth.IssueToken(ctx, s.store, s.keys, k)
+	if errors.Is(err, auth.ErrNoPrivateKey) {
+		return issuedKey{}, &requestError{status: http.StatusServiceUnavailable, detail: err.Error()}
 	}
-	tok, row, err := auth.IssueToken(ctx, s.store, s.keys, k.p.UserID, k.name, k.scope, k.expires)
-	return issuedKey{tok, row}, err
+	return issuedKey{tok, row}, unprocessable(err)
 }
 
 func renderCreatedKey(k issuedKey) (int, any) {
@@ -89,7 +66,7 @@ func renderKeys(keys []db.APIKey) (int, any) {
 		out[i] = map[string]any{
 			"id": k.ID.String(), "name": k.Name, "scope": string(k.Scope), "created_at": k.CreatedAt,
 			"expires_at": k.ExpiresAt, "revoked_at": k.RevokedAt, "last_used_at": k.LastUsedAt,
-			"is_active": k.RevokedAt == nil && (k.ExpiresAt == nil || k.ExpiresAt.After(now)),
+			"is_active": k.Active(now),
 		}
 	}
 	return http.StatusOK, out

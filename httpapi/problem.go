@@ -27,10 +27,11 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 
 // statusOf maps a store error code to its HTTP status, once for all routes.
 var statusOf = map[db.Code]int{
-	db.ENotFound: http.StatusNotFound,
-	db.EInvalid:  http.StatusBadRequest,
-	db.EConflict: http.StatusConflict,
-	db.EInternal: http.StatusInternalServerError,
+	db.ENotFound:  http.StatusNotFound,
+	db.EInvalid:   http.StatusBadRequest,
+	db.EConflict:  http.StatusConflict,
+	db.EForbidden: http.StatusForbidden,
+	db.EInternal:  http.StatusInternalServerError,
 }
 
 // writeError writes a store (or other) error as a problem; internal errors
@@ -52,4 +53,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// unprocessable reports a broken rule (EInvalid) as 422, as handoff's own
+// create routes (keys, webhooks) report every bad field; Omnara's routes
+// keep the 400 Omnara answers. Other errors pass unchanged.
+func unprocessable(err error) error {
+	if db.ErrorCode(err) == db.EInvalid {
+		return badRequest(http.StatusUnprocessableEntity, "%s", db.ErrorMessage(err))
+	}
+	return err
 }

@@ -62,7 +62,7 @@ func (s *Server) routes() {
 		endpoint(s, user, parsePersonMessage, s.store.CreateUserMessage, renderPersonMessage))
 	s.handle("GET /api/v1/me", endpoint(s, agent, principalItself, s.me, renderMe))
 	s.handle("GET /api/v1/events", s.authed(user, s.events))
-	s.handle("POST /api/v1/webhooks", endpoint(s, user, s.parseCreateWebhook, s.store.CreateWebhook, renderCreatedWebhook))
+	s.handle("POST /api/v1/webhooks", endpoint(s, user, parseCreateWebhook, s.createWebhook, renderCreatedWebhook))
 	s.handle("GET /api/v1/webhooks", endpoint(s, user, principalUser, s.store.ListWebhooks, renderWebhooks))
 	s.handle("DELETE /api/v1/webhooks/{webhook_id}", endpoint(s, user, pathRef("webhook_id"), s.deleteWebhook, renderDeleted))
 	s.handle("GET /api/v1/webhooks/{webhook_id}/deliveries",

@@ -28,8 +28,6 @@ type Config struct {
 	Keys *auth.Keys
 	// Heartbeat is the idle interval of event streams (DefaultHeartbeat).
 	Heartbeat time.Duration
-	// WebhookAllowPrivate lets webhooks target private addresses.
-	WebhookAllowPrivate bool
 	// Ready reports whether the server can take traffic (database reachable,
 	// schema at head); nil: ping the store.
 	Ready func(context.Context) error
@@ -46,8 +44,6 @@ type Server struct {
 	log             *slog.Logger
 	mux             *http.ServeMux
 	patterns        []string
-
-	webhookAllowPrivate bool
 }
 
 // New returns the REST API as an http.Handler.
@@ -59,7 +55,6 @@ func New(cfg Config) *Server {
 	if s.ready == nil {
 		s.ready = s.store.Ping
 	}
-	s.webhookAllowPrivate = cfg.WebhookAllowPrivate
 	s.streamHeartbeat = cfg.Heartbeat
 	if s.streamHeartbeat <= 0 {
 		s.streamHeartbeat = DefaultHeartbeat

@@ -208,8 +208,10 @@ func TestAPIKeys(t *testing.T) {
 		t.Fatalf("new key: %d %s", r.status, r.body)
 	}
 
-	if r := a.call("POST", "/api/v1/auth/api-keys", person, `{"name":"x","scope":"user"}`); r.status != http.StatusForbidden {
-		t.Fatalf("a user token minted a user token: %d", r.status)
+	keysBefore := a.count("api_keys")
+	if r := a.call("POST", "/api/v1/auth/api-keys", person, `{"name":"x","scope":"user"}`); r.status != http.StatusForbidden ||
+		r.header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("a user token minted a user token: %d %s", r.status, r.body)
 	}
 	wantFields(t, "admin mints user", a.as(admin, 201, "POST", "/api/v1/auth/api-keys", `{"name":"phone","scope":"user"}`),
 		map[string]any{"scope": "user", "expires_at": nil})
@@ -217,6 +219,9 @@ func TestAPIKeys(t *testing.T) {
 		if r := a.call("POST", "/api/v1/auth/api-keys", person, body); r.status != 422 {
 			t.Errorf("create %s: %d %s", body, r.status, r.body)
 		}
+	}
+	if n := a.count("api_keys"); n != keysBefore+1 { // the admin's
+		t.Errorf("refused requests wrote %d keys", n-keysBefore-1)
 	}
 
 	r := a.call("GET", "/api/v1/auth/api-keys", person, "")

@@ -245,22 +245,10 @@ func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSessi
 		s.writeError(w, r, err)
 		return
 	}
-	var msgs []db.Message
-	after := int64(0)
-	for {
-		page, more, err := s.store.ListMessages(r.Context(), ws.p.UserID, id, after, db.MaxPageSize)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		msgs = append(msgs, page...)
-		if len(msgs) > maxShownMessages {
-			msgs = msgs[len(msgs)-maxShownMessages:]
-		}
-		if !more || len(page) == 0 {
-			break
-		}
-		after = page[len(page)-1].Seq
+	msgs, err := s.store.RecentMessages(r.Context(), ws.p.UserID, id, maxShownMessages)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	d := pageData{Title: inst.AgentTypeName, SignedIn: true, CSRF: ws.csrf, InstanceID: id.String(),
 		Instance: &inst, Messages: msgs, CanReply: inst.Status != db.AgentStatusCOMPLETED, EventsFrom: from}
@@ -328,24 +316,23 @@ func (s *Server) renderKeys(w http.ResponseWriter, r *http.Request, ws webSessio
 		NewToken: newToken, Error: errMsg})
 }
 
+// createKeyForm mints an agent key; the rules (name, lifetime) are
+// auth.IssueToken's, and a broken one shows the page again with its message.
 func (s *Server) createKeyForm(w http.ResponseWriter, r *http.Request, ws webSession) {
-	name := strings.TrimSpace(r.PostFormValue("name"))
-	if name == "" || len(name) > 255 {
-		s.renderKeys(w, r, ws, http.StatusUnprocessableEntity, "", "Give the key a name (up to 255 characters).")
-		return
-	}
-	var expires *time.Time
+	req := auth.KeyRequest{Issuer: ws.p, Name: r.PostFormValue("name"), Scope: auth.ScopeAgent}
 	if v := r.PostFormValue("expires_in_days"); v != "" {
 		days, err := strconv.Atoi(v)
-		if err != nil || days < 1 || days > MaxKeyDays {
+		if err != nil {
 			s.renderKeys(w, r, ws, http.StatusUnprocessableEntity, "", "Pick an expiry from the list.")
 			return
 		}
-		t := time.Now().Add(time.Duration(days) * 24 * time.Hour).Truncate(time.Second)
-		expires = &t
+		req.ExpiresInDays = &days
 	}
-	k, err := s.createKey(r.Context(), newKey{p: ws.p, name: name, scope: auth.ScopeAgent, expires: expires})
-	if err != nil {
+	k, err := s.createKey(r.Context(), req)
+	if re, ok := err.(*requestError); ok && re.status == http.StatusUnprocessableEntity {
+		s.renderKeys(w, r, ws, re.status, "", re.detail)
+		return
+	} else if err != nil {
 		s.fail(w, r, err)
 		return
 	}

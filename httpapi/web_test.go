@@ -130,3 +130,46 @@ func between(s, start, end string) string {
 }
 
 func copyBody(b *strings.Builder, r *http.Response) (int64, error) { return io.Copy(b, r.Body) }
+
+// The page's key form follows the same rules as the API (auth.IssueToken):
+// a refused form shows the page again with the reason and writes nothing.
+func TestWebKeyForm(t *testing.T) {
+	a := newAPI(t)
+	person := a.tokenFor(a.user, auth.ScopeUser)
+	req, _ := http.NewRequest("GET", a.ts.URL+"/keys", nil)
+	req.AddCookie(&http.Cookie{Name: httpapi.SessionCookie, Value: person})
+	res, err := a.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	_, _ = copyBody(&b, res)
+	res.Body.Close()
+	csrf := between(b.String(), `name="csrf" value="`, `"`)
+	if res.StatusCode != 200 || csrf == "" {
+		t.Fatalf("keys page: %d, csrf %q", res.StatusCode, csrf)
+	}
+
+	before := a.count("api_keys")
+	for _, c := range []struct {
+		name        string
+		form        url.Values
+		status      int
+		wantWritten int
+	}{
+		{"blank name", url.Values{"name": {"  "}}, 422, 0},
+		{"name too long", url.Values{"name": {strings.Repeat("n", 256)}}, 422, 0},
+		{"expiry not a number", url.Values{"name": {"x"}, "expires_in_days": {"soon"}}, 422, 0},
+		{"expiry out of range", url.Values{"name": {"x"}, "expires_in_days": {"36501"}}, 422, 0},
+		{"good", url.Values{"name": {"laptop"}, "expires_in_days": {"30"}}, 201, 1},
+	} {
+		c.form.Set("csrf", csrf)
+		if r := a.form("/keys", person, c.form); r.StatusCode != c.status {
+			t.Errorf("%s: %d, want %d", c.name, r.StatusCode, c.status)
+		}
+		if n := a.count("api_keys"); n != before+c.wantWritten {
+			t.Errorf("%s: %d keys written, want %d", c.name, n-before, c.wantWritten)
+		}
+		before = a.count("api_keys")
+	}
+}

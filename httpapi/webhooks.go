@@ -7,13 +7,12 @@ import (
 
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
-	"github.com/handoffhq/handoff/webhook"
 )
 
 // Webhooks (user scope): where handoff reaches the person. The signing
 // secret is shown once, at creation.
 
-func (s *Server) parseCreateWebhook(r *http.Request, w http.ResponseWriter, p auth.Principal) (db.NewWebhook, error) {
+func parseCreateWebhook(r *http.Request, w http.ResponseWriter, p auth.Principal) (db.NewWebhook, error) {
 	var req struct {
 		URL        *string  `json:"url"`
 		EventTypes []string `json:"event_types"`
@@ -26,10 +25,14 @@ func (s *Server) parseCreateWebhook(r *http.Request, w http.ResponseWriter, p au
 	if err != nil {
 		return db.NewWebhook{}, err
 	}
-	if err := webhook.CheckURL(r.Context(), u, s.webhookAllowPrivate); err != nil {
-		return db.NewWebhook{}, badRequest(http.StatusUnprocessableEntity, "%s", db.ErrorMessage(err))
-	}
 	return db.NewWebhook{UserID: p.UserID, URL: u, EventTypes: req.EventTypes, Format: valueOr(req.Format, "")}, nil
+}
+
+// createWebhook stores the webhook; the store applies the rules, the URL
+// policy among them, and a broken one is a 422.
+func (s *Server) createWebhook(ctx context.Context, h db.NewWebhook) (db.Webhook, error) {
+	created, err := s.store.CreateWebhook(ctx, h)
+	return created, unprocessable(err)
 }
 
 type webhookJSON struct {

@@ -16,18 +16,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/handoffhq/handoff/db"
+	"github.com/handoffhq/handoff/internal/netguard"
 )
 
 // Config configures deliveries.
@@ -35,8 +32,9 @@ type Config struct {
 	Store *db.Store
 	// PublicURL is where people reach the web page (links in Slack messages).
 	PublicURL string
-	// AllowPrivate lets webhooks target loopback, private and link-local
-	// addresses (HANDOFF_WEBHOOK_ALLOW_PRIVATE=1; tests set it).
+	// AllowPrivate lets deliveries reach loopback, private and link-local
+	// addresses (HANDOFF_WEBHOOK_ALLOW_PRIVATE=1; tests set it). The store
+	// that creates webhooks takes the same setting (db.WithWebhookPolicy).
 	AllowPrivate bool
 	// RetryBase is the first retry's delay; it doubles per attempt, up to
 	// an hour. Default 5 s.
@@ -66,10 +64,8 @@ func NewWorker(cfg Config) *Worker {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	if !cfg.AllowPrivate {
-		dialer.Control = refusePrivate
-	}
+	// The dial-time half of the target policy (creation checked the URL).
+	dialer := netguard.Dialer(5*time.Second, cfg.AllowPrivate)
 	tr := &http.Transport{Proxy: nil, DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second,
 		ResponseHeaderTimeout: Timeout, MaxIdleConnsPerHost: 4}
 	return &Worker{cfg: cfg, client: &http.Client{Transport: tr, Timeout: Timeout,
@@ -142,7 +138,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[db.DeliverWebhookArgs]
 	switch {
 	case err == nil && status/100 == 2:
 		return nil
-	case errors.Is(err, ErrPrivateTarget):
+	case errors.Is(err, netguard.ErrPrivateTarget):
 		return river.JobCancel(err)
 	case err == nil && status/100 == 4 && status != http.StatusTooManyRequests:
 		return river.JobCancel(fmt.Errorf("receiver answered %d", status))
@@ -193,96 +189,4 @@ func Body(format string, a db.DeliverWebhookArgs, publicURL string) ([]byte, err
 		text += "\n<" + strings.TrimRight(publicURL, "/") + "/sessions/" + d.AgentInstanceID.String() + "|Open the session>"
 	}
 	return json.Marshal(map[string]string{"text": text})
-}
-
-// ErrPrivateTarget: a webhook target that resolves to this machine, a
-// private network or cloud metadata.
-var ErrPrivateTarget = errors.New("webhook target is a loopback, private, link-local or metadata address")
-
-// blockedPrefixes are further ranges no webhook may reach: this network,
-// carrier-grade NAT, IETF protocol assignments, benchmarking, reserved.
-var blockedPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"), netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"), netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-}
-
-// embedded4 are IPv6 ranges that carry an IPv4 address in their last 32
-// bits (NAT64, IPv4-compatible) or in bits 16-47 (6to4): the IPv4 address
-// is what they reach.
-var (
-	nat64     = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48"), netip.MustParsePrefix("::/96")}
-	sixToFour = netip.MustParsePrefix("2002::/16")
-)
-
-func privateAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if ip.Is6() {
-		b := ip.As16()
-		for _, p := range nat64 {
-			if p.Contains(ip) && !ip.IsUnspecified() && !ip.IsLoopback() {
-				return privateAddr(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
-			}
-		}
-		if sixToFour.Contains(ip) {
-			return privateAddr(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
-		}
-	}
-	for _, p := range blockedPrefixes {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
-}
-
-// refusePrivate checks the address actually dialled (after DNS), so a name
-// that resolves to a private address is refused too.
-func refusePrivate(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil || privateAddr(ip) {
-		return ErrPrivateTarget
-	}
-	return nil
-}
-
-// CheckURL validates a webhook URL at creation: http(s), a host, and, unless
-// private targets are allowed, no name or literal address that is private.
-func CheckURL(ctx context.Context, raw string, allowPrivate bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return db.Errorf(db.EInvalid, "url must be an http or https URL without credentials")
-	}
-	if allowPrivate {
-		return nil
-	}
-	host := u.Hostname()
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return db.Errorf(db.EInvalid, "%v", ErrPrivateTarget)
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if privateAddr(ip) {
-			return db.Errorf(db.EInvalid, "%v", ErrPrivateTarget)
-		}
-		return nil
-	}
-	// A name: refused if it resolves to a private address now (deliveries
-	// check again at every dial).
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
-	if err != nil {
-		return db.Errorf(db.EInvalid, "url host %q does not resolve", host)
-	}
-	for _, a := range addrs {
-		if privateAddr(a) {
-			return db.Errorf(db.EInvalid, "%v", ErrPrivateTarget)
-		}
-	}
-	return nil
 }

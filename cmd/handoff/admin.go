@@ -151,8 +151,15 @@ func tokenIssue(ctx context.Context, args []string, getenv env, stdout io.Writer
 	if !auth.Scope(scope).Valid() {
 		return usagef("--scope must be agent, user or admin, not %q", scope)
 	}
-	if expires < 0 {
-		return usagef("--expires must be positive")
+	// Keys live whole days (auth.IssueToken's rule); the flag keeps Go's
+	// duration syntax.
+	var days *int
+	if expires != 0 {
+		if expires < 0 || expires%(24*time.Hour) != 0 {
+			return usagef("--expires must be a whole number of days, e.g. 720h for 30, not %v", expires)
+		}
+		d := int(expires / (24 * time.Hour))
+		days = &d
 	}
 	if getenv("JWT_PRIVATE_KEY") == "" {
 		return usagef("JWT_PRIVATE_KEY is not set (PEM text or a file path); tokens are signed with it")
@@ -165,12 +172,10 @@ func tokenIssue(ctx context.Context, args []string, getenv env, stdout io.Writer
 		name = scope + " key"
 	}
 	return withStore(ctx, getenv, func(s *db.Store, _ *pgxpool.Pool) error {
-		var exp *time.Time
-		if expires > 0 {
-			t := time.Now().Add(expires).Truncate(time.Second)
-			exp = &t
-		}
-		tok, _, err := auth.IssueToken(ctx, s, keys, userID, name, auth.Scope(scope), exp)
+		// The operator may mint any scope for any user.
+		req := auth.OperatorRequest(userID, name, auth.Scope(scope))
+		req.ExpiresInDays = days
+		tok, _, err := auth.IssueToken(ctx, s, keys, req)
 		if err != nil {
 			return err
 		}

@@ -175,7 +175,7 @@ func newBenchEnv(ctx context.Context, o benchOpts, getenv env) (*benchEnv, error
 		pool.Close()
 		return nil, fmt.Errorf("bench user: %w", err)
 	}
-	tok, _, err := auth.IssueToken(ctx, store, keys, u.ID, "bench", auth.ScopeAgent, nil)
+	tok, _, err := auth.IssueToken(ctx, store, keys, auth.OperatorRequest(u.ID, "bench", auth.ScopeAgent))
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("bench key: %w", err)

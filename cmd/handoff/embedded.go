@@ -56,11 +56,11 @@ func firstRun(ctx context.Context, store *db.Store, keys *auth.Keys, dataDir str
 	if err != nil {
 		return fmt.Errorf("first run: %w", err)
 	}
-	agentKey, _, err := auth.IssueToken(ctx, store, keys, u.ID, "first agent key", auth.ScopeAgent, nil)
+	agentKey, _, err := auth.IssueToken(ctx, store, keys, auth.OperatorRequest(u.ID, "first agent key", auth.ScopeAgent))
 	if err != nil {
 		return err
 	}
-	userKey, _, err := auth.IssueToken(ctx, store, keys, u.ID, "web sign-in", auth.ScopeUser, nil)
+	userKey, _, err := auth.IssueToken(ctx, store, keys, auth.OperatorRequest(u.ID, "web sign-in", auth.ScopeUser))
 	if err != nil {
 		return err
 	}

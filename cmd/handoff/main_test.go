@@ -66,6 +66,7 @@ func TestBadConfigIsOneLineAndExit2(t *testing.T) {
 		{"keys bad alg", nil, []string{"keys", "generate", "--out", t.TempDir(), "--alg", "hs256"}, "--alg must be eddsa or rs256"},
 		{"user without email", good, []string{"user", "create"}, "user create needs --email E"},
 		{"token bad scope", good, []string{"token", "issue", "--user", uuid.NewString(), "--scope", "root"}, "--scope must be agent, user or admin"},
+		{"token expires in hours", good, []string{"token", "issue", "--user", uuid.NewString(), "--scope", "agent", "--expires", "36h"}, "--expires must be a whole number of days"},
 		{"token without private key", good, []string{"token", "issue", "--user", uuid.NewString(), "--scope", "agent"}, "JWT_PRIVATE_KEY is not set"},
 		{"token bad user", good, []string{"token", "issue", "--user", "me", "--scope", "agent"}, "token issue needs --user ID"},
 		{"revoke bad id", good, []string{"token", "revoke", "k"}, "KEY_ID must be a key id"},

@@ -248,13 +248,12 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	store := db.NewStore(pool, db.WithHub(hub), db.WithJobs(jobs))
+	store := db.NewStore(pool, db.WithHub(hub), db.WithJobs(jobs), db.WithWebhookPolicy(cfg.webhookAllowPrivate))
 	db.ReportPool(pool)
 	api := httpapi.New(httpapi.Config{
-		Store:               store,
-		Verifier:            auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
-		Keys:                cfg.keys,
-		WebhookAllowPrivate: cfg.webhookAllowPrivate,
+		Store:    store,
+		Verifier: auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
+		Keys:     cfg.keys,
 		Ready: func(ctx context.Context) error {
 			atHead, err := migrator.AtHead(ctx)
 			if err == nil && !atHead {

@@ -85,7 +85,7 @@ func (s *Server) User() uuid.UUID {
 // Token issues a token of scope for user.
 func (s *Server) Token(user uuid.UUID, scope auth.Scope) string {
 	s.t.Helper()
-	tok, _, err := auth.IssueToken(context.Background(), s.Store, s.Keys, user, "test", scope, nil)
+	tok, _, err := auth.IssueToken(context.Background(), s.Store, s.Keys, auth.OperatorRequest(user, "test", scope))
 	if err != nil {
 		s.t.Fatal(err)
 	}

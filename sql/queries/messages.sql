@@ -69,3 +69,11 @@ SELECT * FROM messages
 WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id AND seq > @after_seq
 ORDER BY seq
 LIMIT @lim;
+
+-- name: ListRecentMessages :many
+-- The end of an instance's conversation: its latest messages, newest first
+-- (messages_instance_seq_idx read backwards, stopping after lim rows).
+SELECT * FROM messages
+WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id
+ORDER BY seq DESC
+LIMIT @lim;

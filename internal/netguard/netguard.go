@@ -1,0 +1,132 @@
+// Package netguard is where handoff may send requests on a user's behalf
+// (webhook deliveries): http or https URLs without credentials, and never
+// this machine, a private network or cloud metadata unless the operator
+// allows private targets. CheckURL applies the policy when a target is
+// stored; Control applies it to every address actually dialled, so a name
+// that later resolves somewhere private is refused too.
+package netguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrPrivateTarget: a target that is, or resolves to, this machine, a
+// private network or cloud metadata.
+var ErrPrivateTarget = errors.New("webhook target is a loopback, private, link-local or metadata address")
+
+// ErrBadURL: not an http or https URL with a host, or one with credentials.
+var ErrBadURL = errors.New("url must be an http or https URL without credentials")
+
+// blockedPrefixes are further ranges no request may reach: this network,
+// carrier-grade NAT, IETF protocol assignments, benchmarking, reserved.
+var blockedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"), netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"), netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+}
+
+// embedded4 are IPv6 ranges that carry an IPv4 address in their last 32
+// bits (NAT64, IPv4-compatible) or in bits 16-47 (6to4): the IPv4 address
+// is what they reach.
+var (
+	nat64     = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48"), netip.MustParsePrefix("::/96")}
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
+
+// Private reports whether ip is an address no request may reach unless
+// private targets are allowed: loopback, private, link-local (cloud
+// metadata), multicast, unspecified, the blocked ranges, and IPv6
+// addresses that embed such an IPv4 address.
+func Private(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if ip.Is6() {
+		b := ip.As16()
+		for _, p := range nat64 {
+			if p.Contains(ip) && !ip.IsUnspecified() && !ip.IsLoopback() {
+				return Private(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+			}
+		}
+		if sixToFour.Contains(ip) {
+			return Private(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
+		}
+	}
+	for _, p := range blockedPrefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
+}
+
+// Control is a net.Dialer Control that refuses private addresses: it sees
+// the address actually dialled (after DNS), so a name that resolves to a
+// private address is refused too. The error wraps ErrPrivateTarget.
+func Control(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || Private(ip) {
+		return ErrPrivateTarget
+	}
+	return nil
+}
+
+// Dialer returns a dialer with the policy: Control unless allowPrivate.
+func Dialer(timeout time.Duration, allowPrivate bool) *net.Dialer {
+	d := &net.Dialer{Timeout: timeout}
+	if !allowPrivate {
+		d.Control = Control
+	}
+	return d
+}
+
+// resolveTimeout bounds CheckURL's lookup of a name.
+const resolveTimeout = 3 * time.Second
+
+// CheckURL checks a target before it is stored: http(s), a host, no
+// credentials, and, unless allowPrivate, no name or literal address that
+// is private (a name is resolved now; deliveries check again at every
+// dial). Its errors are meant for the client: ErrBadURL, ErrPrivateTarget,
+// or a name that does not resolve.
+func CheckURL(ctx context.Context, raw string, allowPrivate bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return ErrBadURL
+	}
+	if allowPrivate {
+		return nil
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return ErrPrivateTarget
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if Private(ip) {
+			return ErrPrivateTarget
+		}
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("url host %q does not resolve", host)
+	}
+	for _, a := range addrs {
+		if Private(a) {
+			return ErrPrivateTarget
+		}
+	}
+	return nil
+}
