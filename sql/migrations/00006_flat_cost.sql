@@ -46,7 +46,13 @@ CREATE TRIGGER agent_instances_cursor_notify AFTER UPDATE OF last_read_seq ON ag
     FOR EACH ROW WHEN (OLD.last_read_seq IS DISTINCT FROM NEW.last_read_seq)
     EXECUTE FUNCTION handoff_notify_cursor();
 
--- The view expands i.* when it is made: make it again to carry step_count.
+-- The open question of a waiting session is its latest question: while
+-- an instance is AWAITING_INPUT no person's message follows that question
+-- (every person's message makes it ACTIVE), so no anti-join over the
+-- conversation is needed, and the latest question is read backwards from
+-- a small partial index. (The view also expands i.* when it is made: made
+-- again, it carries step_count.)
+CREATE INDEX messages_questions_idx ON messages (agent_instance_id, seq) WHERE requires_user_input;
 DROP VIEW instance_overview;
 CREATE VIEW instance_overview AS
 SELECT i.*, ua.name AS agent_type_name,
@@ -59,12 +65,11 @@ LEFT JOIN LATERAL (
     SELECT m.id, m.content, m.created_at FROM messages m
     WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
         AND m.sender_type = 'AGENT' AND m.requires_user_input
-        AND NOT EXISTS (SELECT 1 FROM messages u
-                        WHERE u.agent_instance_id = i.id AND u.sender_type = 'USER' AND u.seq > m.seq)
     ORDER BY m.seq DESC LIMIT 1
 ) q ON i.status = 'AWAITING_INPUT';
 
 -- +goose Down
+DROP INDEX messages_questions_idx;
 DROP TRIGGER agent_instances_cursor_notify ON agent_instances;
 DROP FUNCTION handoff_notify_cursor();
 DROP TRIGGER events_notify ON events;
