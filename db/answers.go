@@ -91,3 +91,22 @@ func (s *Store) WaitForAnswer(ctx context.Context, userID, questionID uuid.UUID,
 	})
 	return res, err
 }
+
+// AskResult is a question sent and waited for: the sent message (with the
+// messages the person had written before it) and the answer's state.
+type AskResult struct {
+	Sent   SendAgentMessageResult
+	Answer AnswerResult
+}
+
+// Ask sends p as a question and waits for its answer until deadline (see
+// WaitForAnswer): an agent's blocking question in one call.
+func (s *Store) Ask(ctx context.Context, p SendAgentMessageParams, deadline time.Time) (AskResult, error) {
+	p.RequiresUserInput = true
+	sent, err := s.SendAgentMessage(ctx, p)
+	if err != nil {
+		return AskResult{}, err
+	}
+	ans, err := s.WaitForAnswer(ctx, p.UserID, sent.MessageID, deadline)
+	return AskResult{Sent: sent, Answer: ans}, err
+}

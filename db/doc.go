@@ -20,8 +20,9 @@
 // generated *.sql.go files, models.go and db.go (go tool task generate);
 // the hand-written files hold the Store and its rules.
 //
-// Waiting: writes announce changed instances and users with pg_notify
-// inside their transaction, and the Hub (one LISTEN connection per
+// Waiting: the schema announces changed instances and users with
+// pg_notify inside the writing transaction (triggers on events and on the
+// read cursor, so no write can forget), and the Hub (one LISTEN connection per
 // process) wakes this process's waiters, who hold no database connection
 // while they wait. A long poll or an event stream thus sees a change as
 // soon as it commits on any replica.
@@ -30,4 +31,9 @@
 // River jobs (WithJobs) on the same database, so a delivery exists exactly
 // when its event committed; package webhook works them. CreateWebhook
 // applies the target policy of internal/netguard (WithWebhookPolicy).
+//
+// Growth: costs stay flat as data grows. Counters replace counts
+// (step_count), every list is an index range scan whatever its cursor, and
+// the tables that only grow are trimmed by a River periodic job
+// (Retention).
 package db

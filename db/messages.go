@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -24,7 +25,8 @@ const (
 func NormalizeAgentType(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // SendAgentMessageParams is an agent's message. AgentType is needed only when
-// the message creates its instance.
+// the message creates its instance. InstanceID uuid.Nil starts a new
+// session (see NewSessionID).
 type SendAgentMessageParams struct {
 	UserID            uuid.UUID       `json:"-"`
 	InstanceID        uuid.UUID       `json:"agent_instance_id"`
@@ -64,6 +66,9 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 	if err := validateMetadata(p.Metadata); err != nil {
 		return SendAgentMessageResult{}, err
 	}
+	if p.InstanceID == uuid.Nil {
+		p.InstanceID = NewSessionID(p.UserID, p.IdempotencyKey)
+	}
 	op := instanceOp{userID: p.UserID, id: p.InstanceID, mode: createMissing, agentType: p.AgentType,
 		operation: "send_agent_message", key: p.IdempotencyKey, request: p}
 	res, replayed, err := withInstance(ctx, s, op, func(t *instanceTx, inst AgentInstance) (SendAgentMessageResult, error) {
@@ -76,14 +81,25 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 	return res, err
 }
 
-// appendAgentMessage is the one way an agent message is appended, on a
-// locked instance: read the queue, insert the message (with everything it
-// changes, see InsertAgentMessage), and enqueue its webhooks.
-func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, inst AgentInstance, p SendAgentMessageParams) (SendAgentMessageResult, error) {
-	queued, err := queueAfter(ctx, t.Queries, inst)
-	if err != nil {
-		return SendAgentMessageResult{}, err
+// retrySessions is the namespace of session ids derived from a user and an
+// idempotency key.
+var retrySessions = uuid.MustParse("7d5e2f0a-3c41-4b8e-9a6f-1e2d3c4b5a69")
+
+// NewSessionID is the id of a session that a message naming none starts:
+// with an idempotency key, derived from the user and the key, so a retry
+// names the same new session as the first call; without, a random one.
+func NewSessionID(userID uuid.UUID, idempotencyKey string) uuid.UUID {
+	if idempotencyKey == "" {
+		return uuid.New()
 	}
+	return uuid.NewSHA1(retrySessions, []byte(userID.String()+"/"+idempotencyKey))
+}
+
+// appendAgentMessage is the one way an agent message is appended, on a
+// locked instance: one statement inserts it (with everything it changes)
+// and reads the queue it hands over (see InsertAgentMessage); then its
+// webhooks are enqueued.
+func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, inst AgentInstance, p SendAgentMessageParams) (SendAgentMessageResult, error) {
 	notify := p.RequiresUserInput
 	if p.Notify != nil {
 		notify = *p.Notify
@@ -92,19 +108,34 @@ func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, inst Agen
 	if !notify || s.jobs == nil {
 		insert = t.Final() // nothing follows the insert
 	}
+	var after int64
+	if inst.LastReadSeq != nil {
+		after = *inst.LastReadSeq
+	}
 	diff, setDiff := SanitizeGitDiff(p.GitDiff)
-	msg, err := insert.InsertAgentMessage(ctx, InsertAgentMessageParams{
+	rows, err := insert.InsertAgentMessage(ctx, InsertAgentMessageParams{
 		UserID: p.UserID, AgentInstanceID: inst.ID, Content: p.Content, RequiresUserInput: p.RequiresUserInput,
-		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff,
+		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff, AfterSeq: after,
 	})
+	if err == nil && len(rows) == 0 {
+		err = errors.New("no row returned")
+	}
 	if err != nil {
 		return SendAgentMessageResult{}, fmt.Errorf("insert agent message: %w", err)
 	}
-	res := SendAgentMessageResult{InstanceID: inst.ID, MessageID: msg.ID, Queued: queued, StepNumber: msg.StepCount}
+	res := SendAgentMessageResult{InstanceID: inst.ID, MessageID: rows[0].MessageID, StepNumber: rows[0].StepCount,
+		Queued: make([]Message, 0, len(rows))}
+	for _, r := range rows {
+		if r.QueuedID == nil {
+			continue
+		}
+		res.Queued = append(res.Queued, Message{ID: *r.QueuedID, Seq: *r.QueuedSeq, UserID: p.UserID,
+			AgentInstanceID: inst.ID, SenderType: SenderTypeUSER, Content: *r.QueuedContent, CreatedAt: *r.QueuedCreatedAt})
+	}
 	if !notify {
 		return res, nil
 	}
-	data := WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID, SenderType: string(SenderTypeAGENT),
+	data := WebhookData{AgentInstanceID: inst.ID, MessageID: &res.MessageID, SenderType: string(SenderTypeAGENT),
 		Content: p.Content, RequiresUserInput: p.RequiresUserInput}
 	types := []string{EventMessageCreated}
 	if p.RequiresUserInput {

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -70,7 +71,7 @@ func (q *Queries) GetAgentMessage(ctx context.Context, arg GetAgentMessageParams
 	return i, err
 }
 
-const insertAgentMessage = `-- name: InsertAgentMessage :one
+const insertAgentMessage = `-- name: InsertAgentMessage :many
 WITH msg AS (
     INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
     VALUES ($1::uuid, $2::uuid, 'AGENT', $3::text, $4::boolean,
@@ -92,8 +93,16 @@ WITH msg AS (
 ), ev AS (
     INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
     SELECT inst.user_id, inst.id, 'message', msg.id, inst.status FROM msg, inst
+), queued AS (
+    SELECT q.id, q.seq, q.content, q.created_at FROM messages q
+    WHERE q.agent_instance_id = $2::uuid AND q.user_id = $1::uuid
+        AND q.sender_type = 'USER' AND q.seq > $8::bigint
 )
-SELECT msg.id, msg.seq, inst.step_count FROM msg, inst
+SELECT msg.id AS message_id, msg.seq AS message_seq, inst.step_count,
+    queued.id AS queued_id, queued.seq AS queued_seq, queued.content AS queued_content,
+    queued.created_at AS queued_created_at
+FROM msg CROSS JOIN inst LEFT JOIN queued ON true
+ORDER BY queued.seq
 `
 
 type InsertAgentMessageParams struct {
@@ -104,22 +113,32 @@ type InsertAgentMessageParams struct {
 	MessageMetadata   []byte    `json:"message_metadata"`
 	SetGitDiff        bool      `json:"set_git_diff"`
 	GitDiff           *string   `json:"git_diff"`
+	AfterSeq          int64     `json:"after_seq"`
 }
 
 type InsertAgentMessageRow struct {
-	ID        uuid.UUID `json:"id"`
-	Seq       int64     `json:"seq"`
-	StepCount int64     `json:"step_count"`
+	MessageID       uuid.UUID  `json:"message_id"`
+	MessageSeq      int64      `json:"message_seq"`
+	StepCount       int64      `json:"step_count"`
+	QueuedID        *uuid.UUID `json:"queued_id"`
+	QueuedSeq       *int64     `json:"queued_seq"`
+	QueuedContent   *string    `json:"queued_content"`
+	QueuedCreatedAt *time.Time `json:"queued_created_at"`
 }
 
 // An agent message and all it does, in one statement (one round trip): the
 // message; the instance's status (a question waits for input; COMPLETED
 // stays), heartbeat, activity, step count (a step, not a question, counts),
 // read cursor (moved to the new message) and git diff (replaced when
-// set_git_diff); and the event for the person's live view, whose insert
-// wakes waiters. Returns the message and the instance's step count.
-func (q *Queries) InsertAgentMessage(ctx context.Context, arg InsertAgentMessageParams) (InsertAgentMessageRow, error) {
-	row := q.db.QueryRow(ctx, insertAgentMessage,
+// set_git_diff); the event for the person's live view, whose insert wakes
+// waiters; and the queue the message hands the agent: the USER messages
+// after the old cursor (after_seq). The caller holds the instance's lock
+// from an earlier statement, so this statement's snapshot has every
+// message written on the instance before it. One row per queued message,
+// oldest first (or one row with no queued message), each with the new
+// message's id and seq and the instance's step count.
+func (q *Queries) InsertAgentMessage(ctx context.Context, arg InsertAgentMessageParams) ([]InsertAgentMessageRow, error) {
+	rows, err := q.db.Query(ctx, insertAgentMessage,
 		arg.UserID,
 		arg.AgentInstanceID,
 		arg.Content,
@@ -127,10 +146,32 @@ func (q *Queries) InsertAgentMessage(ctx context.Context, arg InsertAgentMessage
 		arg.MessageMetadata,
 		arg.SetGitDiff,
 		arg.GitDiff,
+		arg.AfterSeq,
 	)
-	var i InsertAgentMessageRow
-	err := row.Scan(&i.ID, &i.Seq, &i.StepCount)
-	return i, err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []InsertAgentMessageRow{}
+	for rows.Next() {
+		var i InsertAgentMessageRow
+		if err := rows.Scan(
+			&i.MessageID,
+			&i.MessageSeq,
+			&i.StepCount,
+			&i.QueuedID,
+			&i.QueuedSeq,
+			&i.QueuedContent,
+			&i.QueuedCreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const insertMessage = `-- name: InsertMessage :one

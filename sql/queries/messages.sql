@@ -3,13 +3,18 @@ INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires
 VALUES (@user_id, @agent_instance_id, @sender_type, @content, @requires_user_input, sqlc.narg(message_metadata))
 RETURNING *;
 
--- name: InsertAgentMessage :one
+-- name: InsertAgentMessage :many
 -- An agent message and all it does, in one statement (one round trip): the
 -- message; the instance's status (a question waits for input; COMPLETED
 -- stays), heartbeat, activity, step count (a step, not a question, counts),
 -- read cursor (moved to the new message) and git diff (replaced when
--- set_git_diff); and the event for the person's live view, whose insert
--- wakes waiters. Returns the message and the instance's step count.
+-- set_git_diff); the event for the person's live view, whose insert wakes
+-- waiters; and the queue the message hands the agent: the USER messages
+-- after the old cursor (after_seq). The caller holds the instance's lock
+-- from an earlier statement, so this statement's snapshot has every
+-- message written on the instance before it. One row per queued message,
+-- oldest first (or one row with no queued message), each with the new
+-- message's id and seq and the instance's step count.
 WITH msg AS (
     INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
     VALUES (@user_id::uuid, @agent_instance_id::uuid, 'AGENT', @content::text, @requires_user_input::boolean,
@@ -31,8 +36,16 @@ WITH msg AS (
 ), ev AS (
     INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
     SELECT inst.user_id, inst.id, 'message', msg.id, inst.status FROM msg, inst
+), queued AS (
+    SELECT q.id, q.seq, q.content, q.created_at FROM messages q
+    WHERE q.agent_instance_id = @agent_instance_id::uuid AND q.user_id = @user_id::uuid
+        AND q.sender_type = 'USER' AND q.seq > @after_seq::bigint
 )
-SELECT msg.id, msg.seq, inst.step_count FROM msg, inst;
+SELECT msg.id AS message_id, msg.seq AS message_seq, inst.step_count,
+    queued.id AS queued_id, queued.seq AS queued_seq, queued.content AS queued_content,
+    queued.created_at AS queued_created_at
+FROM msg CROSS JOIN inst LEFT JOIN queued ON true
+ORDER BY queued.seq;
 
 -- name: ListUserMessagesAfter :many
 -- The queue: the instance's USER messages after a seq (0 = from the start).
