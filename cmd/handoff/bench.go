@@ -148,16 +148,17 @@ func loopbackOnly(raw string) error {
 }
 
 func newBenchEnv(ctx context.Context, o benchOpts, getenv env) (*benchEnv, error) {
-	dbURL, err := databaseURL(getenv)
+	dbURL, err := databaseURL(getenv, true)
 	if err != nil {
 		return nil, err
 	}
-	if getenv("JWT_PRIVATE_KEY") == "" {
-		return nil, usagef("JWT_PRIVATE_KEY is not set: bench signs its own agent key, as the server's operator would")
+	src := readKeySource(getenv, "")
+	if err := src.signing(": bench signs its own agent key, as the server's operator would"); err != nil {
+		return nil, err
 	}
-	keys, err := auth.LoadKeys(getenv("JWT_PUBLIC_KEY"), getenv("JWT_PRIVATE_KEY"))
+	keys, err := loadKeys(src)
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, err
 	}
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {

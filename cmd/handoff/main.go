@@ -1,7 +1,7 @@
 // Command handoff is the human-in-the-loop server for AI agents, and the
 // operator's tools around it.
 //
-//	handoff serve [--mcp-stateless]
+//	handoff serve [--mcp-stateless] [--data-dir DIR]
 //	handoff migrate up|down|status
 //	handoff keys generate --out DIR [--alg eddsa|rs256]
 //	handoff user create --email E [--name N]
@@ -14,7 +14,8 @@
 //
 // Configuration comes from the environment: DATABASE_URL, MCP_SERVER_PORT
 // (default 8080; PORT wins), JWT_PUBLIC_KEY, JWT_PRIVATE_KEY (PEM text or a
-// file path), and handoff's own HANDOFF_* settings (see README). A bad or
+// file path), and handoff's own HANDOFF_* settings (see README), all read
+// and checked in config.go before a command has any effect. A bad or
 // missing setting is one line on stderr and exit code 2.
 package main
 
@@ -53,9 +54,6 @@ const usage = `usage:
   handoff send TEXT | ask QUESTION | end   [--url U] [--key K] [--instance ID]   (an agent, from a shell)
   handoff mcp-stdio [--url U] [--api-key K] [--client-type T]   (MCP on stdio, forwarding to a server)
   handoff bench send|answer|waiters [flags]   (load on a server on this machine)`
-
-// env is the process environment, as a function so tests can supply one.
-type env func(string) string
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
