@@ -101,12 +101,13 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		AllowPrivate: cfg.webhookAllowPrivate, Log: log})
 	// Poll-only: River's own LISTEN would take one more connection, and
 	// the server keeps to its pool plus the hub's one. A 100 ms poll still
-	// delivers a question well within a second.
+	// delivers a question well within a second. River logs its failures
+	// (warn and above) with the server's.
 	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:   map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
 		Workers:  webhook.Workers(worker),
 		PollOnly: true, FetchCooldown: 50 * time.Millisecond, FetchPollInterval: 100 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "river"),
 	})
 	if err != nil {
 		return err
