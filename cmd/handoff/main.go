@@ -10,7 +10,7 @@
 //	handoff token list --user ID
 //	handoff send TEXT | handoff ask QUESTION | handoff end   (HANDOFF_URL, HANDOFF_API_KEY, HANDOFF_AGENT_INSTANCE_ID)
 //	handoff mcp-stdio   (MCP over stdio, forwarding to HANDOFF_URL with HANDOFF_API_KEY)
-//	handoff bench send|answer|waiters [--url U] [--agents N] ...
+//	handoff bench send|answer|waiters [--url U] [--agents N] [--compare] ...
 //
 // Configuration comes from the environment: DATABASE_URL, MCP_SERVER_PORT
 // (default 8080; PORT wins), JWT_PUBLIC_KEY, JWT_PRIVATE_KEY (PEM text or a
