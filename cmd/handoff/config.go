@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -321,4 +322,30 @@ func parseAgentFlags(name string, args []string, getenv env, withTimeout bool) (
 		return f, nil, usagef("%s needs an agent key: --key or HANDOFF_API_KEY", name)
 	}
 	return f, fs.Args(), nil
+}
+
+// stdioConfig is mcp-stdio's: the server whose /mcp/ it proxies.
+type stdioConfig struct {
+	url, key, clientType string
+}
+
+func loadStdioConfig(args []string, getenv env) (stdioConfig, error) {
+	var c stdioConfig
+	if _, err := flags("mcp-stdio", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&c.url, "url", getenv("HANDOFF_URL"), "the handoff server (HANDOFF_URL)")
+		fs.StringVar(&c.key, "api-key", getenv("HANDOFF_API_KEY"), "an agent key (HANDOFF_API_KEY)")
+		fs.StringVar(&c.clientType, "client-type", getenv("HANDOFF_CLIENT_TYPE"), "agent type of new sessions (HANDOFF_CLIENT_TYPE)")
+	}); err != nil {
+		return c, err
+	}
+	if c.url == "" {
+		c.url = "http://127.0.0.1:8080"
+	}
+	if u, err := url.Parse(c.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, usagef("mcp-stdio: the server URL must be an http(s) URL, not %q", c.url)
+	}
+	if c.key == "" {
+		return c, usagef("mcp-stdio needs an agent key: --api-key or HANDOFF_API_KEY")
+	}
+	return c, nil
 }

@@ -9,7 +9,7 @@
 //	handoff token revoke KEY_ID
 //	handoff token list --user ID
 //	handoff send TEXT | handoff ask QUESTION | handoff end   (HANDOFF_URL, HANDOFF_API_KEY, HANDOFF_AGENT_INSTANCE_ID)
-//	handoff mcp-stdio   (MCP over stdio, forwarding to HANDOFF_URL with HANDOFF_API_KEY)
+//	handoff mcp-stdio   (MCP over stdio, proxying HANDOFF_URL's /mcp/ with HANDOFF_API_KEY)
 //	handoff bench send|answer|waiters [--url U] [--agents N] [--compare] ...
 //
 // Configuration comes from the environment: DATABASE_URL, MCP_SERVER_PORT
@@ -52,7 +52,7 @@ const usage = `usage:
   handoff token revoke KEY_ID
   handoff token list --user ID
   handoff send TEXT | ask QUESTION | end   [--url U] [--key K] [--instance ID]   (an agent, from a shell)
-  handoff mcp-stdio [--url U] [--api-key K] [--client-type T]   (MCP on stdio, forwarding to a server)
+  handoff mcp-stdio [--url U] [--api-key K] [--client-type T]   (MCP on stdio, proxying a server's /mcp/)
   handoff bench send|answer|waiters [flags]   (load on a server on this machine)`
 
 func main() {
@@ -105,7 +105,7 @@ func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	case cmd == "token" && sub == "list":
 		return tokenList(ctx, rest[1:], getenv, stdout)
 	case cmd == "mcp-stdio":
-		return mcpStdio(ctx, rest, getenv)
+		return mcpStdio(ctx, rest, getenv, stderr)
 	case cmd == "send":
 		return sendCmd(ctx, rest, getenv, stdout, stderr)
 	case cmd == "ask":
