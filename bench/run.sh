@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Runs handoff's load benchmarks on this machine: starts PostgreSQL (unless
 # DATABASE_URL is set) and a handoff server on loopback, then
-#   send     8 agents posting steps over REST, beside pgbench running the same
-#            statements with the same client count (needs pgbench), and over MCP;
+#   send     32 agents over 1,000 sessions posting steps over REST, then over
+#            MCP log_step, then the team's reference ceiling with pgbench
+#            (32 clients, same PostgreSQL, same duration) in the same run,
+#            with the ratios REST/ceiling and MCP/REST (needs pgbench and
+#            send-ceiling.sql, found at ../shared/bench/ or BENCH_CEILING);
 #   answer   answer-to-agent latency over REST long polls and MCP ask_question;
 #   waiters  10,000 agents waiting at once, then all answered.
 # Everything targets 127.0.0.1 and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SEND_AGENTS=${BENCH_SEND_AGENTS:-32}
+SESSIONS=${BENCH_SESSIONS:-1000}
+CEILING=${BENCH_CEILING:-../shared/bench/send-ceiling.sql}
 AGENTS=${BENCH_AGENTS:-8}
 WAITERS=${BENCH_WAITERS:-10000}
 DURATION=${BENCH_DURATION:-10s}
@@ -38,12 +44,18 @@ for _ in $(seq 1 150); do
 done
 URL="http://127.0.0.1:$PORT"
 
-echo "== send: REST vs pgbench (same statements, $AGENTS clients, $DURATION)"
-pgbench_flag=--pgbench
-command -v pgbench >/dev/null || { echo "(pgbench not installed: apt-get install postgresql-client)"; pgbench_flag=; }
-./bin/handoff bench send --url "$URL" --agents "$AGENTS" --duration "$DURATION" $pgbench_flag "$@"
-echo "== send: MCP log_step"
-./bin/handoff bench send --url "$URL" --agents "$AGENTS" --duration "$DURATION" --mcp "$@"
+send=(./bin/handoff bench send --url "$URL" --agents "$SEND_AGENTS" --sessions "$SESSIONS" --duration "$DURATION")
+if command -v pgbench >/dev/null && [ -f "$CEILING" ]; then
+  echo "== send: REST, MCP log_step and the pgbench ceiling ($SEND_AGENTS agents over $SESSIONS sessions, 32 pgbench clients, $DURATION each)"
+  "${send[@]}" --compare --ceiling "$CEILING" "$@"
+else
+  command -v pgbench >/dev/null || echo "(pgbench not installed: apt-get install postgresql-client; no ceiling)"
+  [ -f "$CEILING" ] || echo "(no reference ceiling at $CEILING: set BENCH_CEILING; no ceiling)"
+  echo "== send: REST ($SEND_AGENTS agents over $SESSIONS sessions, $DURATION)"
+  "${send[@]}" "$@"
+  echo "== send: MCP log_step"
+  "${send[@]}" --mcp "$@"
+fi
 echo "== answer: REST long poll"
 ./bin/handoff bench answer --url "$URL" --agents "$AGENTS" --questions 50 "$@"
 echo "== answer: MCP (the wait of ask_question: wait_for_answer)"

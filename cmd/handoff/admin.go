@@ -31,7 +31,7 @@ func flags(name string, args []string, define func(*flag.FlagSet)) (*flag.FlagSe
 // withStore runs fn on a store at DATABASE_URL (no migration: the operator
 // runs handoff migrate, or serve does it).
 func withStore(ctx context.Context, getenv env, fn func(*db.Store, *pgxpool.Pool) error) error {
-	url, err := databaseURL(getenv)
+	url, err := databaseURL(getenv, true)
 	if err != nil {
 		return err
 	}
@@ -161,12 +161,13 @@ func tokenIssue(ctx context.Context, args []string, getenv env, stdout io.Writer
 		d := int(expires / (24 * time.Hour))
 		days = &d
 	}
-	if getenv("JWT_PRIVATE_KEY") == "" {
-		return usagef("JWT_PRIVATE_KEY is not set (PEM text or a file path); tokens are signed with it")
+	src := readKeySource(getenv, "")
+	if err := src.signing(" (PEM text or a file path); tokens are signed with it"); err != nil {
+		return err
 	}
-	keys, err := auth.LoadKeys(getenv("JWT_PUBLIC_KEY"), getenv("JWT_PRIVATE_KEY"))
+	keys, err := loadKeys(src)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	if name == "" {
 		name = scope + " key"

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/handoffhq/handoff/client"
 )
@@ -29,37 +27,6 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.msg }
-
-type agentFlags struct {
-	url, key, instance, agentType string
-	timeout                       time.Duration
-}
-
-func parseAgentFlags(name string, args []string, getenv env, withTimeout bool) (agentFlags, []string, error) {
-	var f agentFlags
-	fs, err := flags(name, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&f.url, "url", getenv("HANDOFF_URL"), "the server (HANDOFF_URL)")
-		fs.StringVar(&f.key, "key", getenv("HANDOFF_API_KEY"), "an agent key (HANDOFF_API_KEY)")
-		fs.StringVar(&f.instance, "instance", getenv("HANDOFF_AGENT_INSTANCE_ID"), "the session id (HANDOFF_AGENT_INSTANCE_ID)")
-		fs.StringVar(&f.agentType, "agent-type", getenv("HANDOFF_CLIENT_TYPE"), "agent type for a new session (HANDOFF_CLIENT_TYPE)")
-		if withTimeout {
-			fs.DurationVar(&f.timeout, "timeout", 24*time.Hour, "how long to wait for the answer")
-		}
-	})
-	if err != nil {
-		return f, nil, err
-	}
-	if f.url == "" {
-		f.url = "http://127.0.0.1:8080"
-	}
-	if f.agentType == "" {
-		f.agentType = "cli"
-	}
-	if f.key == "" {
-		return f, nil, usagef("%s needs an agent key: --key or HANDOFF_API_KEY", name)
-	}
-	return f, fs.Args(), nil
-}
 
 func (f agentFlags) client() *client.Client { return client.New(f.url, f.key, nil) }
 

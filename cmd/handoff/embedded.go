@@ -17,12 +17,9 @@ import (
 // startEmbedded runs the private PostgreSQL of the embedded default: with
 // the machine's server binaries, else in Docker. HANDOFF_EMBEDDED_POSTGRES
 // (binaries or docker) forces one; HANDOFF_POSTGRES_IMAGE names the image.
-func startEmbedded(ctx context.Context, getenv env, dataDir string, log *slog.Logger) (*embedpg.Server, error) {
-	dir := filepath.Join(dataDir, "postgres")
-	mode := getenv("HANDOFF_EMBEDDED_POSTGRES")
-	if mode != "" && mode != "binaries" && mode != "docker" {
-		return nil, usagef("HANDOFF_EMBEDDED_POSTGRES must be binaries or docker, not %q", mode)
-	}
+func startEmbedded(ctx context.Context, cfg serveConfig, log *slog.Logger) (*embedpg.Server, error) {
+	dir := filepath.Join(cfg.dataDir, "postgres")
+	mode := cfg.embeddedPostgres
 	if mode != "docker" {
 		bin, err := embedpg.FindBinaries()
 		if err == nil {
@@ -32,11 +29,7 @@ func startEmbedded(ctx context.Context, getenv env, dataDir string, log *slog.Lo
 			return nil, fmt.Errorf("no DATABASE_URL, and %w, nor Docker: install PostgreSQL's server (Debian: apt-get install postgresql), start Docker, or set DATABASE_URL", err)
 		}
 	}
-	image := getenv("HANDOFF_POSTGRES_IMAGE")
-	if image == "" {
-		image = "postgres:17-alpine"
-	}
-	return embedpg.StartDocker(ctx, image, dir, log)
+	return embedpg.StartDocker(ctx, cfg.postgresImage, dir, log)
 }
 
 // firstRunMarker records that the first start's keys were printed.

@@ -1,7 +1,7 @@
 // Command handoff is the human-in-the-loop server for AI agents, and the
 // operator's tools around it.
 //
-//	handoff serve [--mcp-stateless]
+//	handoff serve [--mcp-stateless] [--data-dir DIR]
 //	handoff migrate up|down|status
 //	handoff keys generate --out DIR [--alg eddsa|rs256]
 //	handoff user create --email E [--name N]
@@ -9,12 +9,13 @@
 //	handoff token revoke KEY_ID
 //	handoff token list --user ID
 //	handoff send TEXT | handoff ask QUESTION | handoff end   (HANDOFF_URL, HANDOFF_API_KEY, HANDOFF_AGENT_INSTANCE_ID)
-//	handoff mcp-stdio   (MCP over stdio, forwarding to HANDOFF_URL with HANDOFF_API_KEY)
-//	handoff bench send|answer|waiters [--url U] [--agents N] ...
+//	handoff mcp-stdio   (MCP over stdio, proxying HANDOFF_URL's /mcp/ with HANDOFF_API_KEY)
+//	handoff bench send|answer|waiters [--url U] [--agents N] [--compare] ...
 //
 // Configuration comes from the environment: DATABASE_URL, MCP_SERVER_PORT
 // (default 8080; PORT wins), JWT_PUBLIC_KEY, JWT_PRIVATE_KEY (PEM text or a
-// file path), and handoff's own HANDOFF_* settings (see README). A bad or
+// file path), and handoff's own HANDOFF_* settings (see README), all read
+// and checked in config.go before a command has any effect. A bad or
 // missing setting is one line on stderr and exit code 2.
 package main
 
@@ -51,11 +52,8 @@ const usage = `usage:
   handoff token revoke KEY_ID
   handoff token list --user ID
   handoff send TEXT | ask QUESTION | end   [--url U] [--key K] [--instance ID]   (an agent, from a shell)
-  handoff mcp-stdio [--url U] [--api-key K] [--client-type T]   (MCP on stdio, forwarding to a server)
+  handoff mcp-stdio [--url U] [--api-key K] [--client-type T]   (MCP on stdio, proxying a server's /mcp/)
   handoff bench send|answer|waiters [flags]   (load on a server on this machine)`
-
-// env is the process environment, as a function so tests can supply one.
-type env func(string) string
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -107,7 +105,7 @@ func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	case cmd == "token" && sub == "list":
 		return tokenList(ctx, rest[1:], getenv, stdout)
 	case cmd == "mcp-stdio":
-		return mcpStdio(ctx, rest, getenv)
+		return mcpStdio(ctx, rest, getenv, stderr)
 	case cmd == "send":
 		return sendCmd(ctx, rest, getenv, stdout, stderr)
 	case cmd == "ask":

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,6 +89,39 @@ func TestBadConfigIsOneLineAndExit2(t *testing.T) {
 	}
 	if code, _, stderr := cli(t, nil, "frobnicate"); code != exitConfig || !strings.Contains(stderr, "handoff help") {
 		t.Fatalf("unknown command: %d %q", code, stderr)
+	}
+}
+
+// A bad setting stops serve before it has any effect: without
+// DATABASE_URL, the data directory (where the embedded PostgreSQL and the
+// keys would live) is not even made.
+func TestBadSettingStartsNothing(t *testing.T) {
+	for _, kv := range []map[string]string{
+		{"HANDOFF_MCP_WAIT": "abc"},
+		{"HANDOFF_EMBEDDED_POSTGRES": "podman"},
+		{"HANDOFF_SHUTDOWN_TIMEOUT": "-1s"},
+		{"HANDOFF_PPROF_ADDR": "6060"},
+		{"MCP_SERVER_PORT": "http"},
+		{"JWT_PUBLIC_KEY": "/nonexistent/key.pem"},
+	} {
+		dataDir := filepath.Join(t.TempDir(), "state")
+		kv["HANDOFF_DATA_DIR"] = dataDir
+		code, stdout, stderr := cli(t, kv, "serve")
+		if code != exitConfig || stdout != "" || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", kv, code, stdout, stderr)
+		}
+		if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+			t.Errorf("%v: the data dir was made (%v)", kv, err)
+		}
+	}
+	// --data-dir too, and the flag wins over HANDOFF_DATA_DIR.
+	dataDir := filepath.Join(t.TempDir(), "flag")
+	if code, _, stderr := cli(t, map[string]string{"HANDOFF_MCP_WAIT": "abc", "HANDOFF_DATA_DIR": t.TempDir()},
+		"serve", "--data-dir", dataDir); code != exitConfig || !strings.Contains(stderr, "HANDOFF_MCP_WAIT must be") {
+		t.Fatalf("exit %d %q", code, stderr)
+	}
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Fatalf("the data dir was made (%v)", err)
 	}
 }
 

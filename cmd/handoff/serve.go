@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,9 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,131 +23,6 @@ import (
 	"github.com/handoffhq/handoff/mcpapi"
 	"github.com/handoffhq/handoff/webhook"
 )
-
-// serveConfig is serve's configuration, read from the environment.
-type serveConfig struct {
-	databaseURL     string
-	port            int
-	keys            *auth.Keys
-	allowUntracked  bool
-	shutdownTimeout time.Duration
-	mcpStateless    bool
-	mcpWait         time.Duration
-	embedded        bool // no DATABASE_URL: a private PostgreSQL in the data dir
-
-	webhookAllowPrivate bool
-}
-
-// defaultDataDir is where the embedded default keeps its PostgreSQL, keys
-// and first-run marker: the user's state directory (as root, /var/lib,
-// which the postgres user can reach).
-func defaultDataDir(getenv env) string {
-	if os.Geteuid() == 0 {
-		return "/var/lib/handoff"
-	}
-	if d := getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "handoff")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "handoff")
-	}
-	return filepath.Join(os.TempDir(), "handoff")
-}
-
-// loadServeConfig reads serve's settings. Without DATABASE_URL the server
-// runs on the embedded default (its own PostgreSQL and keys in dataDir);
-// keys set in the environment are used either way.
-func loadServeConfig(getenv env, dataDir string) (serveConfig, error) {
-	cfg := serveConfig{shutdownTimeout: 30 * time.Second}
-	var err error
-	if getenv("DATABASE_URL") == "" {
-		cfg.embedded = true
-	} else if cfg.databaseURL, err = databaseURL(getenv); err != nil {
-		return cfg, err
-	}
-	if cfg.port, err = listenPort(getenv); err != nil {
-		return cfg, err
-	}
-	pub, priv := getenv("JWT_PUBLIC_KEY"), getenv("JWT_PRIVATE_KEY")
-	if pub == "" && priv == "" {
-		if !cfg.embedded {
-			return cfg, usagef("JWT_PUBLIC_KEY is not set (PEM text or a file path; make keys with: handoff keys generate --out DIR)")
-		}
-		keyDir := filepath.Join(dataDir, "keys")
-		if _, err := os.Stat(filepath.Join(keyDir, auth.PrivateKeyFile)); errors.Is(err, os.ErrNotExist) {
-			if err := auth.WriteKeyFiles(keyDir, "eddsa"); err != nil {
-				return cfg, fmt.Errorf("make keys in %s: %w", keyDir, err)
-			}
-		}
-		pub, priv = filepath.Join(keyDir, auth.PublicKeyFile), filepath.Join(keyDir, auth.PrivateKeyFile)
-	}
-	if cfg.keys, err = auth.LoadKeys(pub, priv); err != nil {
-		return cfg, usagef("%v", err)
-	}
-	if v := getenv("HANDOFF_ALLOW_UNTRACKED_TOKENS"); v != "" {
-		if cfg.allowUntracked, err = strconv.ParseBool(v); err != nil {
-			return cfg, usagef("HANDOFF_ALLOW_UNTRACKED_TOKENS must be true or false, not %q", v)
-		}
-	}
-	if v := getenv("HANDOFF_MCP_STATELESS"); v != "" {
-		if cfg.mcpStateless, err = strconv.ParseBool(v); err != nil {
-			return cfg, usagef("HANDOFF_MCP_STATELESS must be 1 or 0 (true or false), not %q", v)
-		}
-	}
-	cfg.mcpWait = mcpapi.DefaultWait
-	if v := getenv("HANDOFF_MCP_WAIT"); v != "" {
-		if cfg.mcpWait, err = parseSeconds(v); err != nil || cfg.mcpWait <= 0 {
-			return cfg, usagef("HANDOFF_MCP_WAIT must be a positive duration such as 50s (or a number of seconds), not %q", v)
-		}
-	}
-	if v := getenv("HANDOFF_WEBHOOK_ALLOW_PRIVATE"); v != "" {
-		if cfg.webhookAllowPrivate, err = strconv.ParseBool(v); err != nil {
-			return cfg, usagef("HANDOFF_WEBHOOK_ALLOW_PRIVATE must be 1 or 0, not %q", v)
-		}
-	}
-	if v := getenv("HANDOFF_SHUTDOWN_TIMEOUT"); v != "" {
-		if cfg.shutdownTimeout, err = time.ParseDuration(v); err != nil || cfg.shutdownTimeout <= 0 {
-			return cfg, usagef("HANDOFF_SHUTDOWN_TIMEOUT must be a positive duration such as 30s, not %q", v)
-		}
-	}
-	return cfg, nil
-}
-
-// parseSeconds reads a Go duration ("50s") or a bare number of seconds.
-func parseSeconds(v string) (time.Duration, error) {
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		return time.Duration(n * float64(time.Second)), nil
-	}
-	return time.ParseDuration(v)
-}
-
-func databaseURL(getenv env) (string, error) {
-	u := getenv("DATABASE_URL")
-	if u == "" {
-		return "", usagef("DATABASE_URL is not set (a PostgreSQL URL such as postgres://user:pass@localhost:5432/handoff)")
-	}
-	if _, err := pgxpool.ParseConfig(u); err != nil {
-		return "", usagef("DATABASE_URL is not a valid PostgreSQL connection string: %v", err)
-	}
-	return u, nil
-}
-
-// listenPort: PORT wins when set (as on hosting platforms), then
-// MCP_SERVER_PORT, then 8080.
-func listenPort(getenv env) (int, error) {
-	name, v := "PORT", getenv("PORT")
-	if v == "" || v == "$PORT" {
-		name, v = "MCP_SERVER_PORT", getenv("MCP_SERVER_PORT")
-	}
-	if v == "" {
-		return 8080, nil
-	}
-	p, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || p < 0 || p > 65535 {
-		return 0, usagef("%s must be a port number (0-65535), not %q", name, v)
-	}
-	return p, nil
-}
 
 func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	pool, err := pgxpool.New(ctx, url)
@@ -179,29 +51,24 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 }
 
 func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	stateless := fs.Bool("mcp-stateless", false, "serve MCP without sessions (as HANDOFF_MCP_STATELESS=1)")
-	dataDir := fs.String("data-dir", getenv("HANDOFF_DATA_DIR"), "the embedded default's state directory")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return usagef("serve takes only --mcp-stateless and --data-dir; it is configured by the environment (see handoff help)")
-	}
-	if *dataDir == "" {
-		*dataDir = defaultDataDir(getenv)
-	}
-	if getenv("DATABASE_URL") == "" {
-		if err := os.MkdirAll(*dataDir, 0o755); err != nil {
-			return usagef("--data-dir %s: %v", *dataDir, err)
-		}
-	}
-	cfg, err := loadServeConfig(getenv, *dataDir)
+	cfg, err := loadServeConfig(args, getenv)
 	if err != nil {
 		return err
 	}
-	cfg.mcpStateless = cfg.mcpStateless || *stateless
+	// Every setting is good: from here on serve has effects.
+	if cfg.embedded {
+		if err := os.MkdirAll(cfg.dataDir, 0o755); err != nil {
+			return usagef("--data-dir %s: %v", cfg.dataDir, err)
+		}
+	}
+	if cfg.keys == nil {
+		if cfg.keys, err = loadKeys(cfg.keySource); err != nil {
+			return err
+		}
+	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	if cfg.embedded {
-		pg, err := startEmbedded(ctx, getenv, *dataDir, log)
+		pg, err := startEmbedded(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
@@ -230,20 +97,17 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	defer hub.Close()
 	// Webhook deliveries: durable River jobs on the same database, worked
 	// here; the store enqueues them inside the writing transactions.
-	publicURL := getenv("HANDOFF_PUBLIC_URL")
-	if publicURL == "" {
-		publicURL = fmt.Sprintf("http://localhost:%d", cfg.port)
-	}
-	worker := webhook.NewWorker(webhook.Config{Store: db.NewStore(pool), PublicURL: publicURL,
+	worker := webhook.NewWorker(webhook.Config{Store: db.NewStore(pool), PublicURL: cfg.publicURL,
 		AllowPrivate: cfg.webhookAllowPrivate, Log: log})
 	// Poll-only: River's own LISTEN would take one more connection, and
 	// the server keeps to its pool plus the hub's one. A 100 ms poll still
-	// delivers a question well within a second.
+	// delivers a question well within a second. River logs its failures
+	// (warn and above) with the server's.
 	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:   map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
 		Workers:  webhook.Workers(worker),
 		PollOnly: true, FetchCooldown: 50 * time.Millisecond, FetchPollInterval: 100 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "river"),
 	})
 	if err != nil {
 		return err
@@ -267,10 +131,10 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	for pattern, h := range mcp.Routes() {
 		api.Mount(pattern, auth.ScopeAgent, h)
 	}
-	if addr := getenv("HANDOFF_PPROF_ADDR"); addr != "" {
+	if cfg.pprofAddr != "" {
 		// Profiling on its own listener (e.g. 127.0.0.1:6060), never on
 		// the public port.
-		pl, err := net.Listen("tcp", addr)
+		pl, err := net.Listen("tcp", cfg.pprofAddr)
 		if err != nil {
 			return usagef("HANDOFF_PPROF_ADDR: %v", err)
 		}
@@ -283,7 +147,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		return err
 	}
 	if cfg.embedded {
-		if err := firstRun(ctx, store, cfg.keys, *dataDir, ln.Addr().(*net.TCPAddr).Port, stdout); err != nil {
+		if err := firstRun(ctx, store, cfg.keys, cfg.dataDir, ln.Addr().(*net.TCPAddr).Port, stdout); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/mcpapi"
+)
+
+// Configuration, in one place: every command's settings are parsed from
+// its flags and the environment here, and every check happens here, before
+// the command has any effect (a PostgreSQL started, a directory made, a
+// migration run). A bad or missing setting is a usageError: one line on
+// stderr and exit code 2.
+
+// env is the process environment, as a function so tests can supply one.
+type env func(string) string
+
+// serveConfig is serve's configuration.
+type serveConfig struct {
+	dataDir     string // the embedded default's state: PostgreSQL, keys, first-run marker
+	embedded    bool   // no DATABASE_URL: a private PostgreSQL in dataDir
+	databaseURL string // DATABASE_URL, or set once the embedded PostgreSQL runs
+	port        int
+	publicURL   string
+	pprofAddr   string
+
+	// keys are the JWT keys of the environment, or nil for the embedded
+	// default's own, which loadKeys makes in keySource.dir on the first
+	// start (after every check).
+	keys      *auth.Keys
+	keySource keySource
+
+	embeddedPostgres string // "", binaries or docker
+	postgresImage    string
+
+	allowUntracked      bool
+	shutdownTimeout     time.Duration
+	mcpStateless        bool
+	mcpWait             time.Duration
+	webhookAllowPrivate bool
+}
+
+// loadServeConfig parses serve's flags and environment. It reads (a key
+// file) but writes and starts nothing.
+func loadServeConfig(args []string, getenv env) (serveConfig, error) {
+	cfg := serveConfig{shutdownTimeout: 30 * time.Second, mcpWait: mcpapi.DefaultWait}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	stateless := fs.Bool("mcp-stateless", false, "serve MCP without sessions (as HANDOFF_MCP_STATELESS=1)")
+	fs.StringVar(&cfg.dataDir, "data-dir", getenv("HANDOFF_DATA_DIR"), "the embedded default's state directory")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return cfg, usagef("serve takes only --mcp-stateless and --data-dir; it is configured by the environment (see handoff help)")
+	}
+	if cfg.dataDir == "" {
+		cfg.dataDir = defaultDataDir(getenv)
+	}
+	var err error
+	if cfg.databaseURL, err = databaseURL(getenv, false); err != nil {
+		return cfg, err
+	}
+	cfg.embedded = cfg.databaseURL == ""
+	if cfg.port, err = listenPort(getenv); err != nil {
+		return cfg, err
+	}
+	if cfg.embedded {
+		cfg.keySource = readKeySource(getenv, filepath.Join(cfg.dataDir, "keys"))
+	} else {
+		cfg.keySource = readKeySource(getenv, "")
+	}
+	if cfg.keySource.fromEnv() || !cfg.embedded {
+		if cfg.keys, err = loadKeys(cfg.keySource); err != nil {
+			return cfg, err
+		}
+	}
+	for _, err := range []error{
+		envBool(getenv, "HANDOFF_ALLOW_UNTRACKED_TOKENS", &cfg.allowUntracked),
+		envBool(getenv, "HANDOFF_MCP_STATELESS", &cfg.mcpStateless),
+		envSeconds(getenv, "HANDOFF_MCP_WAIT", "50s", &cfg.mcpWait),
+		envBool(getenv, "HANDOFF_WEBHOOK_ALLOW_PRIVATE", &cfg.webhookAllowPrivate),
+		envDuration(getenv, "HANDOFF_SHUTDOWN_TIMEOUT", "30s", &cfg.shutdownTimeout),
+		envOneOf(getenv, "HANDOFF_EMBEDDED_POSTGRES", []string{"binaries", "docker"}, &cfg.embeddedPostgres),
+		envAddr(getenv, "HANDOFF_PPROF_ADDR", &cfg.pprofAddr),
+	} {
+		if err != nil {
+			return cfg, err
+		}
+	}
+	cfg.mcpStateless = cfg.mcpStateless || *stateless
+	cfg.postgresImage = getenv("HANDOFF_POSTGRES_IMAGE")
+	if cfg.postgresImage == "" {
+		cfg.postgresImage = "postgres:17-alpine"
+	}
+	cfg.publicURL = getenv("HANDOFF_PUBLIC_URL")
+	if cfg.publicURL == "" {
+		cfg.publicURL = fmt.Sprintf("http://localhost:%d", cfg.port)
+	}
+	return cfg, nil
+}
+
+// defaultDataDir is where the embedded default keeps its PostgreSQL, keys
+// and first-run marker: the user's state directory (as root, /var/lib,
+// which the postgres user can reach).
+func defaultDataDir(getenv env) string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/handoff"
+	}
+	if d := getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "handoff")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "handoff")
+	}
+	return filepath.Join(os.TempDir(), "handoff")
+}
+
+// databaseURL is the one reading of DATABASE_URL: checked, and "" when
+// unset unless required.
+func databaseURL(getenv env, required bool) (string, error) {
+	u := getenv("DATABASE_URL")
+	if u == "" {
+		if required {
+			return "", usagef("DATABASE_URL is not set (a PostgreSQL URL such as postgres://user:pass@localhost:5432/handoff)")
+		}
+		return "", nil
+	}
+	if _, err := pgxpool.ParseConfig(u); err != nil {
+		return "", usagef("DATABASE_URL is not a valid PostgreSQL connection string: %v", err)
+	}
+	return u, nil
+}
+
+// keySource is where JWT keys come from: JWT_PUBLIC_KEY and
+// JWT_PRIVATE_KEY (PEM text or file paths), else, for the embedded default
+// only, the key files in dir.
+type keySource struct {
+	pub, priv string
+	dir       string
+}
+
+func readKeySource(getenv env, dir string) keySource {
+	return keySource{pub: getenv("JWT_PUBLIC_KEY"), priv: getenv("JWT_PRIVATE_KEY"), dir: dir}
+}
+
+func (s keySource) fromEnv() bool { return s.pub != "" || s.priv != "" }
+
+// signing checks that s can sign tokens; why ends the message.
+func (s keySource) signing(why string) error {
+	if s.priv == "" {
+		return usagef("JWT_PRIVATE_KEY is not set%s", why)
+	}
+	return nil
+}
+
+// loadKeys is the one place keys are loaded. Its only write: the embedded
+// default's key files, made in s.dir when they do not exist yet (its first
+// start), so call it for those after every check.
+func loadKeys(s keySource) (*auth.Keys, error) {
+	pub, priv := s.pub, s.priv
+	if !s.fromEnv() {
+		if s.dir == "" {
+			return nil, usagef("JWT_PUBLIC_KEY is not set (PEM text or a file path; make keys with: handoff keys generate --out DIR)")
+		}
+		if _, err := os.Stat(filepath.Join(s.dir, auth.PrivateKeyFile)); errors.Is(err, os.ErrNotExist) {
+			if err := auth.WriteKeyFiles(s.dir, "eddsa"); err != nil {
+				return nil, fmt.Errorf("make keys in %s: %w", s.dir, err)
+			}
+		}
+		pub, priv = filepath.Join(s.dir, auth.PublicKeyFile), filepath.Join(s.dir, auth.PrivateKeyFile)
+	}
+	keys, err := auth.LoadKeys(pub, priv)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return keys, nil
+}
+
+// listenPort: PORT wins when set (as on hosting platforms), then
+// MCP_SERVER_PORT, then 8080.
+func listenPort(getenv env) (int, error) {
+	port := 8080
+	name := "PORT"
+	if v := getenv(name); v == "" || v == "$PORT" {
+		name = "MCP_SERVER_PORT"
+	}
+	return port, envPort(getenv, name, &port)
+}
+
+// The env* helpers each read one setting into dst when it is set (dst
+// keeps its default otherwise) and return a usage error naming it when it
+// is bad.
+
+func envBool(getenv env, name string, dst *bool) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return usagef("%s must be 1 or 0 (true or false), not %q", name, v)
+	}
+	*dst = b
+	return nil
+}
+
+// envDuration reads a positive Go duration; example is shown on error.
+func envDuration(getenv env, name, example string, dst *time.Duration) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return usagef("%s must be a positive duration such as %s, not %q", name, example, v)
+	}
+	*dst = d
+	return nil
+}
+
+// envSeconds reads a positive Go duration or a bare number of seconds.
+func envSeconds(getenv env, name, example string, dst *time.Duration) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	d, err := parseSeconds(v)
+	if err != nil || d <= 0 {
+		return usagef("%s must be a positive duration such as %s (or a number of seconds), not %q", name, example, v)
+	}
+	*dst = d
+	return nil
+}
+
+// parseSeconds reads a Go duration ("50s") or a bare number of seconds.
+func parseSeconds(v string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	return time.ParseDuration(v)
+}
+
+func envPort(getenv env, name string, dst *int) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	p, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || p < 0 || p > 65535 {
+		return usagef("%s must be a port number (0-65535), not %q", name, v)
+	}
+	*dst = p
+	return nil
+}
+
+func envOneOf(getenv env, name string, allowed []string, dst *string) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	for _, a := range allowed {
+		if v == a {
+			*dst = v
+			return nil
+		}
+	}
+	return usagef("%s must be %s, not %q", name, strings.Join(allowed, " or "), v)
+}
+
+// envAddr reads a host:port listen address.
+func envAddr(getenv env, name string, dst *string) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		return usagef("%s must be a listen address such as 127.0.0.1:6060, not %q", name, v)
+	}
+	*dst = v
+	return nil
+}
+
+// agentFlags is how an agent's shell commands (send, ask, end) reach a
+// server.
+type agentFlags struct {
+	url, key, instance, agentType string
+	timeout                       time.Duration
+}
+
+func parseAgentFlags(name string, args []string, getenv env, withTimeout bool) (agentFlags, []string, error) {
+	var f agentFlags
+	fs, err := flags(name, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&f.url, "url", getenv("HANDOFF_URL"), "the server (HANDOFF_URL)")
+		fs.StringVar(&f.key, "key", getenv("HANDOFF_API_KEY"), "an agent key (HANDOFF_API_KEY)")
+		fs.StringVar(&f.instance, "instance", getenv("HANDOFF_AGENT_INSTANCE_ID"), "the session id (HANDOFF_AGENT_INSTANCE_ID)")
+		fs.StringVar(&f.agentType, "agent-type", getenv("HANDOFF_CLIENT_TYPE"), "agent type for a new session (HANDOFF_CLIENT_TYPE)")
+		if withTimeout {
+			fs.DurationVar(&f.timeout, "timeout", 24*time.Hour, "how long to wait for the answer")
+		}
+	})
+	if err != nil {
+		return f, nil, err
+	}
+	if f.url == "" {
+		f.url = "http://127.0.0.1:8080"
+	}
+	if f.agentType == "" {
+		f.agentType = "cli"
+	}
+	if f.key == "" {
+		return f, nil, usagef("%s needs an agent key: --key or HANDOFF_API_KEY", name)
+	}
+	return f, fs.Args(), nil
+}
+
+// stdioConfig is mcp-stdio's: the server whose /mcp/ it proxies.
+type stdioConfig struct {
+	url, key, clientType string
+}
+
+func loadStdioConfig(args []string, getenv env) (stdioConfig, error) {
+	var c stdioConfig
+	if _, err := flags("mcp-stdio", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&c.url, "url", getenv("HANDOFF_URL"), "the handoff server (HANDOFF_URL)")
+		fs.StringVar(&c.key, "api-key", getenv("HANDOFF_API_KEY"), "an agent key (HANDOFF_API_KEY)")
+		fs.StringVar(&c.clientType, "client-type", getenv("HANDOFF_CLIENT_TYPE"), "agent type of new sessions (HANDOFF_CLIENT_TYPE)")
+	}); err != nil {
+		return c, err
+	}
+	if c.url == "" {
+		c.url = "http://127.0.0.1:8080"
+	}
+	if u, err := url.Parse(c.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, usagef("mcp-stdio: the server URL must be an http(s) URL, not %q", c.url)
+	}
+	if c.key == "" {
+		return c, usagef("mcp-stdio needs an agent key: --api-key or HANDOFF_API_KEY")
+	}
+	return c, nil
+}
