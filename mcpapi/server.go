@@ -68,7 +68,7 @@ func New(cfg Config) *Handler {
 	}
 	server := mcp.NewServer(&mcp.Implementation{Name: "handoff", Title: "handoff: a person in the loop", Version: cfg.Version},
 		&mcp.ServerOptions{Instructions: instructions, Logger: cfg.Log})
-	t := &tools{cfg: cfg, log: cfg.Log, backendFor: storeBackendFor(cfg.Store), agentType: requestAgentType}
+	t := &tools{cfg: cfg, store: cfg.Store, log: cfg.Log}
 	t.register(server)
 
 	getServer := func(*http.Request) *mcp.Server { return server }

@@ -3,7 +3,6 @@ package mcpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/handoffhq/handoff/auth"
-	"github.com/handoffhq/handoff/client"
 	"github.com/handoffhq/handoff/db"
 )
 
@@ -119,205 +117,174 @@ type WaitForAnswerIn struct {
 // Status of send_message for a message that is not a question.
 const statusSent = "sent"
 
-// retrySessions is the namespace of session ids derived from a user and
-// an idempotency key, for send_message calls that start a session.
-var retrySessions = uuid.MustParse("7d5e2f0a-3c41-4b8e-9a6f-1e2d3c4b5a69")
-
+// tools are the MCP tools. Each decodes its input, calls one Store
+// operation as the calling principal's user, and encodes the result.
 type tools struct {
-	cfg Config
-	log *slog.Logger
-	// backendFor is what a call runs on: the store for the calling
-	// principal (the server), or a remote server (the stdio bridge).
-	backendFor func(ctx context.Context, req *mcp.CallToolRequest) (backend, error)
-	// agentType names the calling client's agent type.
-	agentType func(ctx context.Context, req *mcp.CallToolRequest) string
-}
-
-// sendParams is an agent message as the tools send it.
-type sendParams struct {
-	InstanceID uuid.UUID
-	AgentType  string
-	Content    string
-	Question   bool
-	GitDiff    *string
-	Key        string
-	CountSteps bool
-}
-
-// sent is a sent message: its ids, the person's queued messages and, when
-// asked for, Omnara's step number.
-type sent struct {
-	InstanceID, MessageID uuid.UUID
-	Queued                []string
-	StepNumber            int64
-}
-
-// backend is what the tools run on.
-type backend interface {
-	send(ctx context.Context, p sendParams) (sent, error)
-	// wait returns the question's state once answered, ended, or at the
-	// deadline (pending).
-	wait(ctx context.Context, questionID uuid.UUID, deadline time.Time) (db.AnswerResult, error)
-	end(ctx context.Context, instanceID uuid.UUID) (finalStatus string, err error)
-	// retrySession is the id of a session that a send_message with this
-	// idempotency key (and no session id) starts, the same on a retry.
-	retrySession(key string) uuid.UUID
+	cfg   Config
+	store *db.Store
+	log   *slog.Logger
 }
 
 func (t *tools) register(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "log_step", Description: logStepDescription}, t.logStep)
-	mcp.AddTool(s, &mcp.Tool{Name: "ask_question", Description: askQuestionDescription}, t.askQuestion)
-	mcp.AddTool(s, &mcp.Tool{Name: "end_session", Description: endSessionDescription}, t.endSession)
-	mcp.AddTool(s, &mcp.Tool{Name: "send_message", Description: sendMessageDescription}, t.sendMessage)
-	mcp.AddTool(s, &mcp.Tool{Name: "wait_for_answer", Description: waitForAnswerDescription}, t.waitForAnswer)
+	mcp.AddTool(s, &mcp.Tool{Name: "log_step", Description: logStepDescription}, handle(t, "log_step", t.logStep))
+	mcp.AddTool(s, &mcp.Tool{Name: "ask_question", Description: askQuestionDescription}, handle(t, "ask_question", t.askQuestion))
+	mcp.AddTool(s, &mcp.Tool{Name: "end_session", Description: endSessionDescription}, handle(t, "end_session", t.endSession))
+	mcp.AddTool(s, &mcp.Tool{Name: "send_message", Description: sendMessageDescription}, handle(t, "send_message", t.sendMessage))
+	mcp.AddTool(s, &mcp.Tool{Name: "wait_for_answer", Description: waitForAnswerDescription}, handle(t, "wait_for_answer", t.waitForAnswer))
 }
 
-func (t *tools) logStep(ctx context.Context, req *mcp.CallToolRequest, in LogStepIn) (*mcp.CallToolResult, LogStepOut, error) {
-	b, err := t.backendFor(ctx, req)
-	if err != nil {
-		return nil, LogStepOut{}, err
+// call is one tool call: its request and the calling user.
+type call struct {
+	req  *mcp.CallToolRequest
+	user uuid.UUID
+}
+
+// handle adapts a tool to the SDK: it finds the caller and turns errors
+// into tool errors (logged with the tool and the user).
+func handle[In, Out any](t *tools, name string, fn func(context.Context, call, In) (Out, error)) mcp.ToolHandlerFor[In, Out] {
+	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
+		var zero Out
+		p, err := caller(ctx, req)
+		if err != nil {
+			return nil, zero, err
+		}
+		out, err := fn(ctx, call{req, p.UserID}, in)
+		if err != nil {
+			return nil, zero, t.fail(ctx, name, p.UserID, err)
+		}
+		return nil, out, nil
 	}
+}
+
+func (t *tools) logStep(ctx context.Context, c call, in LogStepIn) (LogStepOut, error) {
 	id, err := instanceID(in.AgentInstanceID, true)
 	if err != nil {
-		return nil, LogStepOut{}, err
+		return LogStepOut{}, err
 	}
 	if in.StepDescription == "" {
-		return nil, LogStepOut{}, errors.New("step_description is required")
+		return LogStepOut{}, db.Errorf(db.EInvalid, "step_description is required")
 	}
-	res, err := b.send(ctx, sendParams{InstanceID: id, AgentType: t.agentType(ctx, req), Content: in.StepDescription, CountSteps: true})
+	res, err := t.store.SendAgentMessage(ctx, db.SendAgentMessageParams{
+		UserID: c.user, InstanceID: id, AgentType: requestAgentType(ctx, c.req), Content: in.StepDescription,
+	})
 	if err != nil {
-		return nil, LogStepOut{}, t.fail(err)
+		return LogStepOut{}, err
 	}
-	return nil, LogStepOut{Success: true, AgentInstanceID: res.InstanceID.String(), StepNumber: res.StepNumber,
-		UserFeedback: res.Queued}, nil
+	return LogStepOut{Success: true, AgentInstanceID: res.InstanceID.String(), StepNumber: res.StepNumber,
+		UserFeedback: contents(res.Queued)}, nil
 }
 
-func (t *tools) askQuestion(ctx context.Context, req *mcp.CallToolRequest, in AskQuestionIn) (*mcp.CallToolResult, AnswerOut, error) {
-	b, err := t.backendFor(ctx, req)
-	if err != nil {
-		return nil, AnswerOut{}, err
-	}
+func (t *tools) askQuestion(ctx context.Context, c call, in AskQuestionIn) (AnswerOut, error) {
 	if in.AgentInstanceID == nil || *in.AgentInstanceID == "" {
-		return nil, AnswerOut{}, errors.New("agent_instance_id is required")
+		return AnswerOut{}, db.Errorf(db.EInvalid, "agent_instance_id is required")
 	}
 	if in.QuestionText == nil || *in.QuestionText == "" {
-		return nil, AnswerOut{}, errors.New("question_text is required")
+		return AnswerOut{}, db.Errorf(db.EInvalid, "question_text is required")
 	}
 	id, err := instanceID(in.AgentInstanceID, false)
 	if err != nil {
-		return nil, AnswerOut{}, err
+		return AnswerOut{}, err
 	}
 	// As Omnara: a question does not create a session (no agent type).
-	q, err := b.send(ctx, sendParams{InstanceID: id, Content: *in.QuestionText, Question: true})
+	res, err := t.ask(ctx, c, db.SendAgentMessageParams{UserID: c.user, InstanceID: id, Content: *in.QuestionText})
 	if err != nil {
-		return nil, AnswerOut{}, t.fail(err)
+		return AnswerOut{}, err
 	}
-	res, err := t.wait(ctx, req, b, q.MessageID)
-	if err != nil {
-		return nil, AnswerOut{}, err
-	}
-	out := answerOut(res)
+	out := answerOut(res.Answer)
 	if out.Status == db.AnswerAnswered {
 		out.Status = "" // Omnara's keys exactly, when answered
 	}
-	out.UserFeedback = q.Queued
-	return nil, out, nil
+	out.UserFeedback = contents(res.Sent.Queued)
+	return out, nil
 }
 
-func (t *tools) endSession(ctx context.Context, req *mcp.CallToolRequest, in EndSessionIn) (*mcp.CallToolResult, EndSessionOut, error) {
-	b, err := t.backendFor(ctx, req)
-	if err != nil {
-		return nil, EndSessionOut{}, err
-	}
+func (t *tools) endSession(ctx context.Context, c call, in EndSessionIn) (EndSessionOut, error) {
 	id, err := instanceID(&in.AgentInstanceID, false)
 	if err != nil {
-		return nil, EndSessionOut{}, err
+		return EndSessionOut{}, err
 	}
-	final, err := b.end(ctx, id)
+	res, err := t.store.EndSession(ctx, c.user, id)
 	if err != nil {
-		return nil, EndSessionOut{}, t.fail(err)
+		return EndSessionOut{}, err
 	}
-	return nil, EndSessionOut{Success: true, AgentInstanceID: id.String(), FinalStatus: final}, nil
+	return EndSessionOut{Success: true, AgentInstanceID: id.String(), FinalStatus: string(res.FinalStatus)}, nil
 }
 
-func (t *tools) sendMessage(ctx context.Context, req *mcp.CallToolRequest, in SendMessageIn) (*mcp.CallToolResult, SendMessageOut, error) {
-	b, err := t.backendFor(ctx, req)
-	if err != nil {
-		return nil, SendMessageOut{}, err
-	}
+func (t *tools) sendMessage(ctx context.Context, c call, in SendMessageIn) (SendMessageOut, error) {
 	id, err := instanceID(in.AgentInstanceID, true)
 	if err != nil {
-		return nil, SendMessageOut{}, err
+		return SendMessageOut{}, err
 	}
-	key := valueOr(in.IdempotencyKey)
-	if valueOr(in.AgentInstanceID) == "" && key != "" {
-		// A retry must name the same new session as the first call.
-		id = b.retrySession(key)
-	}
-	kind := t.agentType(ctx, req)
+	kind := requestAgentType(ctx, c.req)
 	if in.AgentType != nil && *in.AgentType != "" {
 		kind = *in.AgentType
 	}
-	msg, err := b.send(ctx, sendParams{InstanceID: id, AgentType: kind, Content: in.Content,
-		Question: in.RequiresUserInput, GitDiff: in.GitDiff, Key: key})
-	if err != nil {
-		return nil, SendMessageOut{}, t.fail(err)
-	}
-	out := SendMessageOut{Success: true, AgentInstanceID: msg.InstanceID.String(), MessageID: msg.MessageID.String(),
-		QueuedUserMessages: msg.Queued, Status: statusSent}
+	// No session id: the store starts one (the same one on a retry with
+	// the same idempotency key).
+	p := db.SendAgentMessageParams{UserID: c.user, InstanceID: id, AgentType: kind, Content: in.Content,
+		GitDiff: in.GitDiff, IdempotencyKey: valueOr(in.IdempotencyKey)}
 	if !in.RequiresUserInput {
-		return nil, out, nil
+		res, err := t.store.SendAgentMessage(ctx, p)
+		if err != nil {
+			return SendMessageOut{}, err
+		}
+		return sendOut(res, statusSent), nil
 	}
-	res, err := t.wait(ctx, req, b, msg.MessageID)
+	res, err := t.ask(ctx, c, p)
 	if err != nil {
-		return nil, SendMessageOut{}, err
+		return SendMessageOut{}, err
 	}
-	a := answerOut(res)
-	out.Status, out.Answer, out.Instruction = a.Status, a.Answer, a.Instruction
-	return nil, out, nil
+	out := sendOut(res.Sent, res.Answer.Status)
+	a := answerOut(res.Answer)
+	out.Answer, out.Instruction = a.Answer, a.Instruction
+	return out, nil
 }
 
-func (t *tools) waitForAnswer(ctx context.Context, req *mcp.CallToolRequest, in WaitForAnswerIn) (*mcp.CallToolResult, AnswerOut, error) {
-	b, err := t.backendFor(ctx, req)
-	if err != nil {
-		return nil, AnswerOut{}, err
-	}
+func sendOut(res db.SendAgentMessageResult, status string) SendMessageOut {
+	return SendMessageOut{Success: true, AgentInstanceID: res.InstanceID.String(), MessageID: res.MessageID.String(),
+		QueuedUserMessages: contents(res.Queued), Status: status}
+}
+
+func (t *tools) waitForAnswer(ctx context.Context, c call, in WaitForAnswerIn) (AnswerOut, error) {
 	qid, err := uuid.Parse(in.QuestionID)
 	if err != nil {
-		return nil, AnswerOut{}, fmt.Errorf("Invalid question_id format: must be a valid UUID, got '%s'", in.QuestionID)
+		return AnswerOut{}, db.Errorf(db.EInvalid, "Invalid question_id format: must be a valid UUID, got '%s'", in.QuestionID)
 	}
-	res, err := t.wait(ctx, req, b, qid)
+	stop := t.progress(ctx, c.req)
+	res, err := t.store.WaitForAnswer(ctx, c.user, qid, t.deadline(ctx))
+	stop()
 	if err != nil {
-		return nil, AnswerOut{}, err
+		return AnswerOut{}, err
 	}
-	return nil, answerOut(res), nil
+	return answerOut(res), nil
 }
 
-// wait waits for the answer to a question, at most cfg.Wait (or the call's
-// own deadline), sending progress notifications when the client asked for
-// them.
-func (t *tools) wait(ctx context.Context, req *mcp.CallToolRequest, b backend, questionID uuid.UUID) (db.AnswerResult, error) {
-	start := time.Now()
-	deadline := start.Add(t.cfg.Wait)
+// ask sends a question and waits for its answer, with progress
+// notifications while it waits.
+func (t *tools) ask(ctx context.Context, c call, p db.SendAgentMessageParams) (db.AskResult, error) {
+	stop := t.progress(ctx, c.req)
+	defer stop()
+	return t.store.Ask(ctx, p, t.deadline(ctx))
+}
+
+// deadline bounds a wait: cfg.Wait from now, or the call's own deadline.
+func (t *tools) deadline(ctx context.Context) time.Time {
+	deadline := time.Now().Add(t.cfg.Wait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	stop := t.progress(ctx, req, start)
-	res, err := b.wait(ctx, questionID, deadline)
-	stop()
-	if err != nil {
-		return res, t.fail(err)
-	}
-	return res, nil
+	return deadline
 }
 
 // progress sends a progress notification every cfg.ProgressEvery until
-// the returned stop is called (and returns only when none is in flight).
-func (t *tools) progress(ctx context.Context, req *mcp.CallToolRequest, start time.Time) (stop func()) {
+// the returned stop is called (and returns only when none is in flight),
+// when the client asked for them with a progress token.
+func (t *tools) progress(ctx context.Context, req *mcp.CallToolRequest) (stop func()) {
 	token := req.Params.GetProgressToken()
 	if token == nil || req.Session == nil {
 		return func() {}
 	}
+	start := time.Now()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -332,9 +299,8 @@ func (t *tools) progress(ctx context.Context, req *mcp.CallToolRequest, start ti
 			case <-ctx.Done():
 				return
 			case now := <-tick.C:
-				elapsed := now.Sub(start).Seconds()
 				err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
-					ProgressToken: token, Progress: elapsed, Total: t.cfg.Wait.Seconds(),
+					ProgressToken: token, Progress: now.Sub(start).Seconds(), Total: t.cfg.Wait.Seconds(),
 					Message: "waiting for the person's answer",
 				})
 				if err != nil {
@@ -386,69 +352,31 @@ func requestAgentType(ctx context.Context, req *mcp.CallToolRequest) string {
 }
 
 // instanceID parses a session id argument; with orNew an absent one is a
-// new session.
+// new session (uuid.Nil: the store picks its id).
 func instanceID(s *string, orNew bool) (uuid.UUID, error) {
 	if s == nil || *s == "" {
 		if orNew {
-			return uuid.New(), nil
+			return uuid.Nil, nil
 		}
-		return uuid.Nil, errors.New("agent_instance_id is required")
+		return uuid.Nil, db.Errorf(db.EInvalid, "agent_instance_id is required")
 	}
 	id, err := uuid.Parse(*s)
 	if err != nil || len(*s) != 36 {
-		return uuid.Nil, fmt.Errorf("Invalid agent_instance_id format: must be a valid UUID, got '%s'", *s)
+		return uuid.Nil, db.Errorf(db.EInvalid, "Invalid agent_instance_id format: must be a valid UUID, got '%s'", *s)
 	}
 	return id, nil
 }
 
-// fail turns a store or REST error into a tool error with a client
-// message; internal errors are logged.
-func (t *tools) fail(err error) error {
-	var ae *client.APIError
-	if errors.As(err, &ae) {
-		return errors.New(ae.Detail)
-	}
+// fail turns a store error into a tool error with a client message. Every
+// failure is logged with the tool and the user; internal ones in full, at
+// error level, and their details never reach the client.
+func (t *tools) fail(ctx context.Context, tool string, user uuid.UUID, err error) error {
 	if db.ErrorCode(err) == db.EInternal {
-		t.log.Error("mcp tool: internal error", "err", err)
+		t.log.ErrorContext(ctx, "mcp tool failed", "tool", tool, "user_id", user, "err", err)
+	} else {
+		t.log.InfoContext(ctx, "mcp tool refused", "tool", tool, "user_id", user, "code", db.ErrorCode(err), "err", err)
 	}
 	return errors.New(db.ErrorMessage(err))
-}
-
-// storeBackend runs the tools on the store, as the calling principal.
-type storeBackend struct {
-	store  *db.Store
-	userID uuid.UUID
-}
-
-func storeBackendFor(store *db.Store) func(context.Context, *mcp.CallToolRequest) (backend, error) {
-	return func(ctx context.Context, req *mcp.CallToolRequest) (backend, error) {
-		p, err := caller(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		return storeBackend{store, p.UserID}, nil
-	}
-}
-
-func (b storeBackend) send(ctx context.Context, p sendParams) (sent, error) {
-	res, err := b.store.SendAgentMessage(ctx, db.SendAgentMessageParams{
-		UserID: b.userID, InstanceID: p.InstanceID, AgentType: p.AgentType, Content: p.Content,
-		RequiresUserInput: p.Question, GitDiff: p.GitDiff, IdempotencyKey: p.Key,
-	})
-	return sent{InstanceID: res.InstanceID, MessageID: res.MessageID, Queued: contents(res.Queued), StepNumber: res.StepNumber}, err
-}
-
-func (b storeBackend) wait(ctx context.Context, questionID uuid.UUID, deadline time.Time) (db.AnswerResult, error) {
-	return b.store.WaitForAnswer(ctx, b.userID, questionID, deadline)
-}
-
-func (b storeBackend) retrySession(key string) uuid.UUID {
-	return uuid.NewSHA1(retrySessions, []byte(b.userID.String()+"/"+key))
-}
-
-func (b storeBackend) end(ctx context.Context, instanceID uuid.UUID) (string, error) {
-	res, err := b.store.EndSession(ctx, b.userID, instanceID)
-	return string(res.FinalStatus), err
 }
 
 func contents(msgs []db.Message) []string {
