@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/mcpapi"
 )
 
@@ -51,12 +52,13 @@ type serveConfig struct {
 	mcpStateless        bool
 	mcpWait             time.Duration
 	webhookAllowPrivate bool
+	retention           db.Retention
 }
 
 // loadServeConfig parses serve's flags and environment. It reads (a key
 // file) but writes and starts nothing.
 func loadServeConfig(args []string, getenv env) (serveConfig, error) {
-	cfg := serveConfig{shutdownTimeout: 30 * time.Second, mcpWait: mcpapi.DefaultWait}
+	cfg := serveConfig{shutdownTimeout: 30 * time.Second, mcpWait: mcpapi.DefaultWait, retention: db.DefaultRetention}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	stateless := fs.Bool("mcp-stateless", false, "serve MCP without sessions (as HANDOFF_MCP_STATELESS=1)")
@@ -93,6 +95,9 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		envDuration(getenv, "HANDOFF_SHUTDOWN_TIMEOUT", "30s", &cfg.shutdownTimeout),
 		envOneOf(getenv, "HANDOFF_EMBEDDED_POSTGRES", []string{"binaries", "docker"}, &cfg.embeddedPostgres),
 		envAddr(getenv, "HANDOFF_PPROF_ADDR", &cfg.pprofAddr),
+		envKeep(getenv, "HANDOFF_RETAIN_EVENTS", &cfg.retention.Events),
+		envKeep(getenv, "HANDOFF_RETAIN_IDEMPOTENCY_KEYS", &cfg.retention.IdempotencyKeys),
+		envKeep(getenv, "HANDOFF_RETAIN_WEBHOOK_DELIVERIES", &cfg.retention.WebhookDeliveries),
 	} {
 		if err != nil {
 			return cfg, err
@@ -224,6 +229,25 @@ func envDuration(getenv env, name, example string, dst *time.Duration) error {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		return usagef("%s must be a positive duration such as %s, not %q", name, example, v)
+	}
+	*dst = d
+	return nil
+}
+
+// envKeep reads how long rows are kept: a positive Go duration, or 0 for
+// for ever.
+func envKeep(getenv env, name string, dst *time.Duration) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	if v == "0" {
+		*dst = 0
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return usagef("%s must be a positive duration such as 168h, or 0 to keep rows for ever, not %q", name, v)
 	}
 	*dst = d
 	return nil

@@ -61,6 +61,7 @@ func TestBadConfigIsOneLineAndExit2(t *testing.T) {
 		{"bad untracked flag", with("HANDOFF_ALLOW_UNTRACKED_TOKENS", "maybe"), []string{"serve"}, "HANDOFF_ALLOW_UNTRACKED_TOKENS must be"},
 		{"serve with arguments", good, []string{"serve", "now"}, "serve takes only --mcp-stateless"},
 		{"bad MCP wait", with("HANDOFF_MCP_WAIT", "forever"), []string{"serve"}, "HANDOFF_MCP_WAIT must be"},
+		{"bad retention", with("HANDOFF_RETAIN_EVENTS", "a week"), []string{"serve"}, "HANDOFF_RETAIN_EVENTS must be"},
 		{"bad MCP stateless", with("HANDOFF_MCP_STATELESS", "yes"), []string{"serve"}, "HANDOFF_MCP_STATELESS must be"},
 		{"migrate sideways", good, []string{"migrate", "sideways"}, "migrate takes one of up, down, status"},
 		{"keys without --out", nil, []string{"keys", "generate"}, "keys generate needs --out DIR"},
@@ -99,6 +100,7 @@ func TestBadSettingStartsNothing(t *testing.T) {
 	for _, kv := range []map[string]string{
 		{"HANDOFF_MCP_WAIT": "abc"},
 		{"HANDOFF_EMBEDDED_POSTGRES": "podman"},
+		{"HANDOFF_RETAIN_WEBHOOK_DELIVERIES": "-1h"},
 		{"HANDOFF_SHUTDOWN_TIMEOUT": "-1s"},
 		{"HANDOFF_PPROF_ADDR": "6060"},
 		{"MCP_SERVER_PORT": "http"},

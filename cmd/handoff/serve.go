@@ -103,10 +103,14 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	// the server keeps to its pool plus the hub's one. A 100 ms poll still
 	// delivers a question well within a second. River logs its failures
 	// (warn and above) with the server's.
+	// Retention runs hourly (on River's leader only) on the same queue.
+	workers := webhook.Workers(worker)
+	river.AddWorker(workers, &db.RetentionWorker{Store: db.NewStore(pool), Keep: cfg.retention})
 	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:   map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
-		Workers:  webhook.Workers(worker),
-		PollOnly: true, FetchCooldown: 50 * time.Millisecond, FetchPollInterval: 100 * time.Millisecond,
+		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
+		Workers:      workers,
+		PeriodicJobs: []*river.PeriodicJob{db.RetentionJob()},
+		PollOnly:     true, FetchCooldown: 50 * time.Millisecond, FetchPollInterval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "river"),
 	})
 	if err != nil {
