@@ -235,6 +235,7 @@ func start(ctx context.Context, o Options, mode string) (*run, error) {
 	}
 	cfg.MaxConns = 2
 	cfg.ConnConfig.RuntimeParams["application_name"] = "handoff-bench"
+	db.ConfigurePool(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

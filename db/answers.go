@@ -62,7 +62,11 @@ func (s *Store) CheckAnswer(ctx context.Context, userID, questionID uuid.UUID) (
 	}
 	res.Status, res.Answer = AnswerAnswered, &ans
 	_, _, err = withInstance(ctx, s, instanceOp{userID: userID, id: question.AgentInstanceID, mode: mustExist},
-		func(t *instanceTx, inst AgentInstance) (struct{}, error) {
+		func(t *instanceTx) (struct{}, error) {
+			inst, err := t.Instance(ctx)
+			if err != nil {
+				return struct{}{}, err
+			}
 			if inst.LastReadMessageID == nil || *inst.LastReadMessageID != questionID {
 				return struct{}{}, nil
 			}

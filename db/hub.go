@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,15 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// NotifyChannel is the channel writes announce changed instances on;
-// UserChannel the one events of a user's live view are announced on. Both
-// carry ids only, and the hub keys its waiters by that id. The schema
-// sends them (triggers on events and on the read cursor, migration
-// 00006), so no write can forget to.
-const (
-	NotifyChannel = "handoff_instance"
-	UserChannel   = "handoff_user"
-)
+// NotifyChannel is the channel changes are announced on: the payload is
+// the changed instance's id and its user's id ("<instance> <user>"), ids
+// only, and the hub wakes the waiters keyed by either. The schema sends
+// it (triggers on events and on the read cursor, migration 00006), so no
+// write can forget to.
+const NotifyChannel = "handoff_change"
 
 // ListenerAppName is the application_name of the hub's connection.
 const ListenerAppName = "handoff-listener"
@@ -206,8 +204,10 @@ func (h *Hub) wakeAll() {
 type hubHandler struct{ h *Hub }
 
 func (hh hubHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
-	if id, err := uuid.Parse(n.Payload); err == nil {
-		hh.h.wake(id)
+	for _, f := range strings.Fields(n.Payload) {
+		if id, err := uuid.Parse(f); err == nil {
+			hh.h.wake(id)
+		}
 	}
 	return nil
 }
@@ -224,7 +224,7 @@ func (hh hubHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
 }
 
 // hubChannels are the channels the hub listens on.
-var hubChannels = []string{NotifyChannel, UserChannel}
+var hubChannels = []string{NotifyChannel}
 
 // waitFor calls check until it reports done, then returns; it also
 // returns when ctx ends, deadline passes or the hub closes, after at least

@@ -71,8 +71,8 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 	}
 	op := instanceOp{userID: p.UserID, id: p.InstanceID, mode: createMissing, agentType: p.AgentType,
 		operation: "send_agent_message", key: p.IdempotencyKey, request: p}
-	res, replayed, err := withInstance(ctx, s, op, func(t *instanceTx, inst AgentInstance) (SendAgentMessageResult, error) {
-		return s.appendAgentMessage(ctx, t, inst, p)
+	res, replayed, err := withInstance(ctx, s, op, func(t *instanceTx) (SendAgentMessageResult, error) {
+		return s.appendAgentMessage(ctx, t, p)
 	})
 	res.Replayed = replayed
 	if err == nil {
@@ -98,8 +98,9 @@ func NewSessionID(userID uuid.UUID, idempotencyKey string) uuid.UUID {
 // appendAgentMessage is the one way an agent message is appended, on a
 // locked instance: one statement inserts it (with everything it changes)
 // and reads the queue it hands over (see InsertAgentMessage); then its
-// webhooks are enqueued.
-func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, inst AgentInstance, p SendAgentMessageParams) (SendAgentMessageResult, error) {
+// webhooks are enqueued. It needs nothing of the locked row, so the lock
+// rides with the insert.
+func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, p SendAgentMessageParams) (SendAgentMessageResult, error) {
 	notify := p.RequiresUserInput
 	if p.Notify != nil {
 		notify = *p.Notify
@@ -108,14 +109,10 @@ func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, inst Agen
 	if !notify || s.jobs == nil {
 		insert = t.Final() // nothing follows the insert
 	}
-	var after int64
-	if inst.LastReadSeq != nil {
-		after = *inst.LastReadSeq
-	}
 	diff, setDiff := SanitizeGitDiff(p.GitDiff)
 	rows, err := insert.InsertAgentMessage(ctx, InsertAgentMessageParams{
-		UserID: p.UserID, AgentInstanceID: inst.ID, Content: p.Content, RequiresUserInput: p.RequiresUserInput,
-		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff, AfterSeq: after,
+		UserID: p.UserID, AgentInstanceID: p.InstanceID, Content: p.Content, RequiresUserInput: p.RequiresUserInput,
+		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff,
 	})
 	if err == nil && len(rows) == 0 {
 		err = errors.New("no row returned")
@@ -123,19 +120,19 @@ func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, inst Agen
 	if err != nil {
 		return SendAgentMessageResult{}, fmt.Errorf("insert agent message: %w", err)
 	}
-	res := SendAgentMessageResult{InstanceID: inst.ID, MessageID: rows[0].MessageID, StepNumber: rows[0].StepCount,
+	res := SendAgentMessageResult{InstanceID: p.InstanceID, MessageID: rows[0].MessageID, StepNumber: rows[0].StepCount,
 		Queued: make([]Message, 0, len(rows))}
 	for _, r := range rows {
 		if r.QueuedID == nil {
 			continue
 		}
 		res.Queued = append(res.Queued, Message{ID: *r.QueuedID, Seq: *r.QueuedSeq, UserID: p.UserID,
-			AgentInstanceID: inst.ID, SenderType: SenderTypeUSER, Content: *r.QueuedContent, CreatedAt: *r.QueuedCreatedAt})
+			AgentInstanceID: p.InstanceID, SenderType: SenderTypeUSER, Content: *r.QueuedContent, CreatedAt: *r.QueuedCreatedAt})
 	}
 	if !notify {
 		return res, nil
 	}
-	data := WebhookData{AgentInstanceID: inst.ID, MessageID: &res.MessageID, SenderType: string(SenderTypeAGENT),
+	data := WebhookData{AgentInstanceID: p.InstanceID, MessageID: &res.MessageID, SenderType: string(SenderTypeAGENT),
 		Content: p.Content, RequiresUserInput: p.RequiresUserInput}
 	types := []string{EventMessageCreated}
 	if p.RequiresUserInput {
@@ -175,12 +172,16 @@ func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams
 	}
 	op := instanceOp{userID: p.UserID, id: p.InstanceID, mode: mustExist,
 		operation: "create_user_message", key: p.IdempotencyKey, request: p}
-	res, replayed, err := withInstance(ctx, s, op, func(t *instanceTx, inst AgentInstance) (CreateUserMessageResult, error) {
+	res, replayed, err := withInstance(ctx, s, op, func(t *instanceTx) (CreateUserMessageResult, error) {
 		msg, err := t.InsertMessage(ctx, InsertMessageParams{
-			UserID: p.UserID, AgentInstanceID: inst.ID, SenderType: SenderTypeUSER, Content: p.Content,
+			UserID: p.UserID, AgentInstanceID: p.InstanceID, SenderType: SenderTypeUSER, Content: p.Content,
 		})
 		if err != nil {
 			return CreateUserMessageResult{}, fmt.Errorf("insert user message: %w", err)
+		}
+		inst, err := t.Instance(ctx) // as locked, before the insert
+		if err != nil {
+			return CreateUserMessageResult{}, err
 		}
 		if err := t.RecordUserMessage(ctx, RecordUserMessageParams{
 			MarkAsRead: p.MarkAsRead, MessageID: msg.ID, MessageSeq: msg.Seq, ID: inst.ID, UserID: p.UserID,
@@ -223,7 +224,11 @@ type PendingResult struct {
 // cursor moves to the last message returned.
 func (s *Store) PendingMessages(ctx context.Context, userID, instanceID uuid.UUID, lastRead *uuid.UUID) (PendingResult, error) {
 	res, _, err := withInstance(ctx, s, instanceOp{userID: userID, id: instanceID, mode: mustExist},
-		func(t *instanceTx, inst AgentInstance) (PendingResult, error) {
+		func(t *instanceTx) (PendingResult, error) {
+			inst, err := t.Instance(ctx)
+			if err != nil {
+				return PendingResult{}, err
+			}
 			return consumeQueue(ctx, t, inst, lastRead)
 		})
 	return res, err
@@ -295,7 +300,11 @@ func (s *Store) RequestInput(ctx context.Context, userID, messageID uuid.UUID) (
 		return RequestInputResult{}, fmt.Errorf("get message: %w", err)
 	}
 	op := instanceOp{userID: userID, id: found.AgentInstanceID, mode: mustExist}
-	res, _, err := withInstance(ctx, s, op, func(t *instanceTx, inst AgentInstance) (RequestInputResult, error) {
+	res, _, err := withInstance(ctx, s, op, func(t *instanceTx) (RequestInputResult, error) {
+		inst, err := t.Instance(ctx)
+		if err != nil {
+			return RequestInputResult{}, err
+		}
 		// Read again under the instance lock: a concurrent request may have
 		// turned it into a question since.
 		msg, err := t.GetAgentMessage(ctx, GetAgentMessageParams{ID: messageID, UserID: userID})
@@ -308,7 +317,7 @@ func (s *Store) RequestInput(ctx context.Context, userID, messageID uuid.UUID) (
 		if err := t.SetRequiresUserInput(ctx, SetRequiresUserInputParams{ID: msg.ID, UserID: userID}); err != nil {
 			return RequestInputResult{}, fmt.Errorf("mark question: %w", err)
 		}
-		read, err := consumeQueue(ctx, &instanceTx{Queries: t.Queries, tx: t.tx}, inst, &msg.ID)
+		read, err := consumeQueue(ctx, &instanceTx{Queries: t.Queries, tx: t.tx, lock: t.lock}, inst, &msg.ID)
 		if err != nil {
 			return RequestInputResult{}, err
 		}

@@ -44,7 +44,11 @@ type EndSessionResult struct {
 // one stays). Ending twice is not an error.
 func (s *Store) EndSession(ctx context.Context, userID, instanceID uuid.UUID) (EndSessionResult, error) {
 	res, _, err := withInstance(ctx, s, instanceOp{userID: userID, id: instanceID, mode: mustExist},
-		func(t *instanceTx, before AgentInstance) (EndSessionResult, error) {
+		func(t *instanceTx) (EndSessionResult, error) {
+			before, err := t.Instance(ctx)
+			if err != nil {
+				return EndSessionResult{}, err
+			}
 			if before.Status == AgentStatusCOMPLETED {
 				// Ended already: nothing changes, so nothing is announced.
 				return EndSessionResult{InstanceID: before.ID, FinalStatus: before.Status}, nil
@@ -104,8 +108,9 @@ func (s *Store) RegisterInstance(ctx context.Context, p RegisterInstanceParams) 
 	if p.Transport != nil && *p.Transport != "" {
 		op.metadata, _ = json.Marshal(map[string]string{"transport": *p.Transport})
 	}
-	res, _, err := withInstance(ctx, s, op, func(_ *instanceTx, inst AgentInstance) (InstanceInfo, error) {
-		return InstanceInfo{AgentInstance: inst, AgentTypeName: NormalizeAgentType(p.AgentType)}, nil
+	res, _, err := withInstance(ctx, s, op, func(t *instanceTx) (InstanceInfo, error) {
+		inst, err := t.Instance(ctx)
+		return InstanceInfo{AgentInstance: inst, AgentTypeName: NormalizeAgentType(p.AgentType)}, err
 	})
 	return res, err
 }
@@ -114,7 +119,7 @@ func (s *Store) RegisterInstance(ctx context.Context, p RegisterInstanceParams) 
 // time recorded.
 func (s *Store) Heartbeat(ctx context.Context, userID, instanceID uuid.UUID) (time.Time, error) {
 	at, _, err := withInstance(ctx, s, instanceOp{userID: userID, id: instanceID, mode: mustExist},
-		func(t *instanceTx, _ AgentInstance) (time.Time, error) {
+		func(t *instanceTx) (time.Time, error) {
 			at, err := t.Final().TouchHeartbeat(ctx, TouchHeartbeatParams{ID: instanceID, UserID: userID})
 			if err != nil {
 				return time.Time{}, fmt.Errorf("heartbeat: %w", err)

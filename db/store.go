@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 )
 
 // Store is handoff's one core: every operation of the REST and MCP
@@ -65,4 +66,29 @@ func invalidText(err error) error {
 		return Errorf(EInvalid, "text must not contain NUL characters")
 	}
 	return err
+}
+
+// ConfigurePool prepares a pool's connections for the Store: uuid.UUID
+// values travel in PostgreSQL's binary form (pgx would otherwise go
+// through their text form, as driver.Valuers, on every parameter and
+// column).
+func ConfigurePool(cfg *pgxpool.Config) {
+	next := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		pgxuuid.Register(conn.TypeMap())
+		if next != nil {
+			return next(ctx, conn)
+		}
+		return nil
+	}
+}
+
+// NewPool opens a pool on url configured for the Store (ConfigurePool).
+func NewPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	ConfigurePool(cfg)
+	return pgxpool.NewWithConfig(ctx, cfg)
 }

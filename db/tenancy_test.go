@@ -19,7 +19,7 @@ func TestTenancy(t *testing.T) {
 	other := dbtest.User(t, e.s)
 
 	before := map[string]int{}
-	tables := []string{"agent_instances", "messages", "user_agents", "idempotency_keys"}
+	tables := []string{"agent_instances", "messages", "user_agents", "idempotency_keys", "events"}
 	for _, tb := range tables {
 		before[tb] = e.count(tb)
 	}
@@ -39,8 +39,13 @@ func TestTenancy(t *testing.T) {
 	wantCode(t, err, db.ENotFound, notFound)
 	_, err = e.s.RequestInput(e.ctx, other, q.MessageID)
 	wantCode(t, err, db.ENotFound, "Agent message not found or access denied")
-	// Sending to the id would create an instance; the id is taken.
+	// Sending to the id would create an instance; the id is taken. (The
+	// first try sends the lock, the insert and COMMIT in one round trip:
+	// the insert must change nothing when the lock finds no instance.)
 	_, err = e.s.SendAgentMessage(e.ctx, db.SendAgentMessageParams{UserID: other, InstanceID: inst, AgentType: "x", Content: "x"})
+	wantCode(t, err, db.EConflict, "")
+	_, err = e.s.SendAgentMessage(e.ctx, db.SendAgentMessageParams{UserID: other, InstanceID: inst, AgentType: "x",
+		Content: "x", IdempotencyKey: "k"})
 	wantCode(t, err, db.EConflict, "")
 	_, err = e.s.RegisterInstance(e.ctx, db.RegisterInstanceParams{UserID: other, InstanceID: &inst, AgentType: "x"})
 	wantCode(t, err, db.EConflict, "Agent instance already exists")

@@ -17,14 +17,21 @@ import (
 //   - withTx: a transaction that does not center on an instance (users,
 //     keys, webhooks, reads that span an instance's messages).
 //   - withInstance: every write to an agent instance. It locks the
-//     instance first (BEGIN rides on the lock's round trip), creates it
-//     when the operation may and it is missing, claims the idempotency key
-//     inside the transaction, hands the operation the locked row, stores
-//     the operation's result under the key, and commits.
+//     instance first, creates it when the operation may and it is
+//     missing, claims the idempotency key inside the transaction, hands
+//     the operation the locked row, stores the operation's result under
+//     the key, and commits.
 //
-// Both run on a pipeTx, which sends BEGIN with the transaction's first
-// statement and can send COMMIT with its last one, so a plain agent step
-// costs three round trips: BEGIN+lock, the queue read, insert+COMMIT.
+// Both run on a pipeTx, which saves round trips: BEGIN goes with the
+// first statement, COMMIT can go with the last, and withInstance's lock
+// goes with the operation's first statement unless the operation asks for
+// the locked row before it sends one. That is safe because each
+// statement's snapshot is taken when the server reaches it, after the lock
+// is held; and because a lock that finds no instance makes withInstance
+// discard the attempt: it rolls back, and an operation's first statement
+// (the only one that can carry COMMIT as well as the lock) changes nothing
+// without the user's instance. A plain agent step is one round trip:
+// BEGIN, lock, insert (which reads the queue) and COMMIT together.
 
 // withTx runs fn in one transaction and commits if it returns no error.
 // A failure, or a cancelled ctx, rolls back (even when ctx is done).
@@ -74,13 +81,28 @@ type instanceOp struct {
 }
 
 // instanceTx is what an instance operation runs with: the transaction's
-// statements, and the transaction itself for River's inserts.
+// statements, the instance's lock, and the transaction itself for River's
+// inserts.
 type instanceTx struct {
 	*Queries
 	tx *pipeTx
 	// finalCommits: Final's statement may carry the COMMIT (nothing
 	// follows the operation).
 	finalCommits bool
+	lock         *lead
+	inst         AgentInstance
+}
+
+// Instance returns the locked instance. The lock rides with the
+// operation's first statement; an operation that needs the row before
+// that sends the lock on its own here.
+func (t *instanceTx) Instance(ctx context.Context) (AgentInstance, error) {
+	if !t.lock.sent {
+		if err := t.tx.sendLead(ctx); err != nil {
+			return AgentInstance{}, err
+		}
+	}
+	return t.inst, t.lock.err
 }
 
 // Final returns the Queries for the operation's last statement: when
@@ -99,24 +121,60 @@ func (t *instanceTx) Final() *Queries {
 // (see the top of this file), and reports whether an idempotent retry got
 // the stored result (then fn did not run and nothing was written).
 func withInstance[T any](ctx context.Context, s *Store, op instanceOp,
-	fn func(t *instanceTx, inst AgentInstance) (T, error)) (res T, replayed bool, err error) {
-	var zero T
+	fn func(t *instanceTx) (T, error)) (res T, replayed bool, err error) {
 	if op.key != "" && len(op.key) > MaxIdempotencyKeyLen {
-		return zero, false, Errorf(EInvalid, "Idempotency-Key is longer than %d characters", MaxIdempotencyKeyLen)
+		return res, false, Errorf(EInvalid, "Idempotency-Key is longer than %d characters", MaxIdempotencyKeyLen)
 	}
+	if op.mode == mustExist || op.mode == createMissing {
+		// Most operations find their instance: try with the lock riding
+		// on the first statement.
+		res, replayed, err = runInstanceTx(ctx, s, op, fn, false)
+		if ErrorCode(err) != ENotFound || op.mode == mustExist || !errors.Is(err, errNoInstance) {
+			return res, replayed, err
+		}
+	}
+	return runInstanceTx(ctx, s, op, fn, true)
+}
+
+// errNoInstance marks the ENotFound of a lock that found no instance.
+var errNoInstance = Errorf(ENotFound, "Agent instance not found")
+
+// runInstanceTx is one attempt of withInstance. With create, the lock is
+// taken on its own first and a missing instance is created (op.mode).
+func runInstanceTx[T any](ctx context.Context, s *Store, op instanceOp,
+	fn func(t *instanceTx) (T, error), create bool) (res T, replayed bool, err error) {
+	var zero T
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return zero, false, err
 	}
 	defer tx.close(ctx)
 	q := New(tx)
-	inst, err := lockFor(ctx, q, op)
-	if err != nil {
-		return zero, false, invalidText(err)
+	it := &instanceTx{Queries: q, tx: tx, finalCommits: op.key == ""}
+	if create {
+		inst, err := lockOrCreate(ctx, q, op)
+		if err != nil {
+			return zero, false, invalidText(err)
+		}
+		it.inst, it.lock = inst, &lead{sent: true}
+	} else {
+		it.lock = &lead{sql: lockInstance, args: []any{op.id, op.userID}, read: func(row pgx.Row) error {
+			var err error
+			it.inst, err = New(rowDBTX{row}).LockInstance(ctx, LockInstanceParams{ID: op.id, UserID: op.userID})
+			if isNoRows(err) {
+				return errNoInstance
+			}
+			return err
+		}}
+		tx.lead = it.lock
 	}
 	var claim keyClaim
 	if op.key != "" {
-		if claim, err = claimKey(ctx, q, op); err != nil {
+		claim, err = claimKey(ctx, q, op)
+		if it.lock.err != nil {
+			return zero, false, it.lock.err
+		}
+		if err != nil {
 			return zero, false, err
 		}
 		if claim.stored != nil {
@@ -126,9 +184,17 @@ func withInstance[T any](ctx context.Context, s *Store, op instanceOp,
 			return res, true, tx.Commit(ctx)
 		}
 	}
-	it := &instanceTx{Queries: q, tx: tx, finalCommits: op.key == ""}
-	if res, err = fn(it, inst); err != nil {
+	res, err = fn(it)
+	if it.lock.err != nil { // the lock failed; what fn saw was skipped
+		return zero, false, it.lock.err
+	}
+	if err != nil {
 		return zero, false, invalidText(err)
+	}
+	if !it.lock.sent { // fn sent nothing: the lock still has to be taken
+		if _, err := it.Instance(ctx); err != nil {
+			return zero, false, err
+		}
 	}
 	if op.key != "" {
 		if err := claim.save(ctx, q, tx, op, res); err != nil {
@@ -146,9 +212,9 @@ func withInstance[T any](ctx context.Context, s *Store, op instanceOp,
 	return res, false, nil
 }
 
-// lockFor takes the instance's row lock (the transaction's first
-// statement), creating the instance as op.mode allows.
-func lockFor(ctx context.Context, q *Queries, op instanceOp) (AgentInstance, error) {
+// lockOrCreate takes the instance's row lock on its own, creating the
+// instance as op.mode allows.
+func lockOrCreate(ctx context.Context, q *Queries, op instanceOp) (AgentInstance, error) {
 	inst, err := q.LockInstance(ctx, LockInstanceParams{ID: op.id, UserID: op.userID})
 	switch {
 	case err == nil && op.mode == createNew:
@@ -158,7 +224,7 @@ func lockFor(ctx context.Context, q *Queries, op instanceOp) (AgentInstance, err
 	case !isNoRows(err):
 		return AgentInstance{}, fmt.Errorf("lock instance: %w", err)
 	case op.mode == mustExist:
-		return AgentInstance{}, Errorf(ENotFound, "Agent instance not found")
+		return AgentInstance{}, errNoInstance
 	}
 	inst, err = newInstance(ctx, q, op.userID, op.id, op.agentType, op.name, op.metadata)
 	if ErrorCode(err) != EConflict || op.mode == createNew {
@@ -171,6 +237,30 @@ func lockFor(ctx context.Context, q *Queries, op instanceOp) (AgentInstance, err
 		return AgentInstance{}, Errorf(EConflict, "agent_instance_id %s is already in use", op.id)
 	}
 	return inst, err
+}
+
+// lead is a statement that goes out with the transaction's next one (in
+// the same round trip, before it): withInstance's lock.
+type lead struct {
+	sql  string
+	args []any
+	// read takes the statement's row when it arrives.
+	read func(pgx.Row) error
+	sent bool
+	err  error
+}
+
+// rowDBTX hands sqlc's generated scan a row that has already arrived.
+type rowDBTX struct{ row pgx.Row }
+
+func (r rowDBTX) QueryRow(context.Context, string, ...any) pgx.Row { return r.row }
+
+func (rowDBTX) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, errors.New("rowDBTX: a row only")
+}
+
+func (rowDBTX) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("rowDBTX: a row only")
 }
 
 // begin starts a pipeTx on a pooled connection. Nothing is sent yet.
@@ -199,6 +289,8 @@ type pipeTx struct {
 	commitErr  error
 	savepoints int
 	released   bool
+	// lead, when not yet sent, goes out first with the next statement.
+	lead *lead
 }
 
 var _ pgx.Tx = (*pipeTx)(nil)
@@ -222,24 +314,110 @@ func (t *pipeTx) close(ctx context.Context) {
 	t.conn.Release()
 }
 
-// batch queues sql between a BEGIN (not sent yet) and a COMMIT
-// (commitNext), and sends them together.
-func (t *pipeTx) batch(ctx context.Context, sql string, args []any) (br pgx.BatchResults, begin, commit bool) {
+// batch queues sql after a BEGIN (not sent yet) and the lead (not sent
+// yet), and before a COMMIT (commitNext), and sends them together. The
+// results it returns read the BEGIN and the lead first.
+func (t *pipeTx) batch(ctx context.Context, sql string, args []any) (br pgx.BatchResults, commit bool) {
 	b := &pgx.Batch{}
+	begin := false
 	if !t.begun {
 		b.Queue("begin")
 		t.begun, begin = true, true
+	}
+	lead := t.lead
+	if lead != nil && !lead.sent {
+		b.Queue(lead.sql, lead.args...)
+		lead.sent = true
+	} else {
+		lead = nil
 	}
 	b.Queue(sql, args...)
 	if t.commitNext {
 		b.Queue("commit")
 		t.commitNext, commit = false, true
 	}
-	return t.conn.SendBatch(ctx, b), begin, commit
+	br = t.conn.SendBatch(ctx, b)
+	if begin || lead != nil {
+		return &leadResults{BatchResults: br, begin: begin, lead: lead}, commit
+	}
+	return br, commit
+}
+
+// leadResults reads a batch's BEGIN and lead before the statement's
+// results. A failed BEGIN or lead fails the statement: the server skipped
+// it.
+type leadResults struct {
+	pgx.BatchResults
+	begin bool
+	lead  *lead
+	read  bool
+	err   error
+}
+
+func (r *leadResults) readLead() error {
+	if r.read {
+		return r.err
+	}
+	r.read = true
+	if r.begin {
+		if _, r.err = r.BatchResults.Exec(); r.err != nil {
+			return r.err
+		}
+	}
+	if r.lead != nil {
+		r.lead.err = r.lead.read(r.BatchResults.QueryRow())
+		r.err = r.lead.err
+	}
+	return r.err
+}
+
+func (r *leadResults) Exec() (pgconn.CommandTag, error) {
+	if err := r.readLead(); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return r.BatchResults.Exec()
+}
+
+func (r *leadResults) Query() (pgx.Rows, error) {
+	if err := r.readLead(); err != nil {
+		return nil, err
+	}
+	return r.BatchResults.Query()
+}
+
+func (r *leadResults) QueryRow() pgx.Row {
+	if err := r.readLead(); err != nil {
+		return errRow{err}
+	}
+	return r.BatchResults.QueryRow()
+}
+
+// sendLead sends the lead on its own (with BEGIN when not yet sent).
+func (t *pipeTx) sendLead(ctx context.Context) error {
+	if t.done {
+		return pgx.ErrTxClosed
+	}
+	l := t.lead
+	b := &pgx.Batch{}
+	begin := !t.begun
+	if begin {
+		b.Queue("begin")
+		t.begun = true
+	}
+	b.Queue(l.sql, l.args...)
+	l.sent = true
+	br := &leadResults{BatchResults: t.conn.SendBatch(ctx, b), begin: begin, lead: l}
+	err := br.readLead()
+	if cerr := br.BatchResults.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // direct reports whether a statement can go straight to the connection.
-func (t *pipeTx) direct() bool { return t.begun && !t.commitNext }
+func (t *pipeTx) direct() bool {
+	return t.begun && !t.commitNext && (t.lead == nil || t.lead.sent)
+}
 
 // readCommit reads the COMMIT of a batch whose statement succeeded.
 func (t *pipeTx) readCommit(br pgx.BatchResults) error {
@@ -261,21 +439,10 @@ func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if t.direct() {
 		return t.conn.Exec(ctx, sql, args...)
 	}
-	br, begin, commit := t.batch(ctx, sql, args)
-	var tag pgconn.CommandTag
-	var err error
-	if begin {
-		_, err = br.Exec()
-	}
-	if err == nil {
-		tag, err = br.Exec()
-		if commit {
-			// Read whatever the COMMIT did, even after a failure: the
-			// server ran it unless the statement itself failed there.
-			if cerr := t.readCommit(br); err == nil {
-				err = cerr
-			}
-		}
+	br, commit := t.batch(ctx, sql, args)
+	tag, err := br.Exec()
+	if err == nil && commit {
+		err = t.readCommit(br)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -291,13 +458,7 @@ func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if t.direct() {
 		return t.conn.Query(ctx, sql, args...)
 	}
-	br, begin, commit := t.batch(ctx, sql, args)
-	if begin {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return nil, err
-		}
-	}
+	br, commit := t.batch(ctx, sql, args)
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
@@ -314,14 +475,18 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	if t.direct() {
 		return t.conn.QueryRow(ctx, sql, args...)
 	}
-	br, begin, commit := t.batch(ctx, sql, args)
-	return pipeRow{t: t, br: br, begin: begin, commit: commit}
+	br, commit := t.batch(ctx, sql, args)
+	return pipeRow{t: t, br: br, commit: commit}
 }
 
-// ensureBegun sends BEGIN on its own, for the methods that cannot carry it.
+// ensureBegun sends BEGIN (and the lead) on their own, for the methods
+// that cannot carry them.
 func (t *pipeTx) ensureBegun(ctx context.Context) error {
 	if t.done {
 		return pgx.ErrTxClosed
+	}
+	if t.lead != nil && !t.lead.sent {
+		return t.sendLead(ctx)
 	}
 	if !t.begun {
 		if _, err := t.conn.Exec(ctx, "begin"); err != nil {
@@ -439,24 +604,19 @@ func (s *savepointTx) Rollback(ctx context.Context) error {
 
 // pipeRow is the row of a QueryRow sent in a batch.
 type pipeRow struct {
-	t             *pipeTx
-	br            pgx.BatchResults
-	begin, commit bool
+	t      *pipeTx
+	br     pgx.BatchResults
+	commit bool
 }
 
 func (r pipeRow) Scan(dest ...any) error {
-	var err error
-	if r.begin {
-		_, err = r.br.Exec()
-	}
-	if err == nil {
-		err = r.br.QueryRow().Scan(dest...)
-		if r.commit {
-			// No rows, or a row that does not scan, is no failure to the
-			// server: it ran the COMMIT. Read what it did either way.
-			if cerr := r.t.readCommit(r.br); err == nil {
-				err = cerr
-			}
+	err := r.br.QueryRow().Scan(dest...)
+	if r.commit {
+		// No rows, or a row that does not scan, is no failure to the
+		// server: it ran the COMMIT. Read what it did either way (after a
+		// failure there, it reads that failure again).
+		if cerr := r.t.readCommit(r.br); err == nil {
+			err = cerr
 		}
 	}
 	if cerr := r.br.Close(); err == nil {

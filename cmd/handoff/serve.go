@@ -25,7 +25,7 @@ import (
 )
 
 func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	pool, err := pgxpool.New(ctx, url)
+	pool, err := db.NewPool(ctx, url)
 	if err != nil {
 		return nil, err
 	}

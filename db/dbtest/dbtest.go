@@ -81,7 +81,7 @@ func URL(t testing.TB) string {
 // Pool returns a pool on a fresh, migrated database, closed when t ends.
 func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), URL(t))
+	pool, err := db.NewPool(context.Background(), URL(t))
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}

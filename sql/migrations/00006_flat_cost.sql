@@ -16,32 +16,32 @@ CREATE INDEX agent_instances_user_status_activity_idx
     ON agent_instances (user_id, status, last_activity_at DESC, id DESC);
 
 -- Waking waiters is part of the schema. Every change a waiter or a live
--- view can care about writes an events row, and the row's insert announces
--- it: handoff_user to the user's streams, handoff_instance to the
--- instance's waiters. A moved read cursor (another reader consumed the
--- queue) has no event but makes a waiting reader stale, so it announces
--- the instance too. Payloads are ids, never content; NOTIFY is delivered
--- only if the transaction commits, and duplicates within one are folded.
--- These two functions and db/hub.go are the only places that name the
--- channels.
+-- view can care about writes an events row, and the row's insert
+-- announces it; a moved read cursor (another reader consumed the queue)
+-- has no event but makes a waiting reader stale, so it announces too. One
+-- notification names the instance and its user ("<instance> <user>"): the
+-- hub wakes the instance's waiters and the user's streams. Payloads are
+-- ids, never content; NOTIFY is delivered only if the transaction
+-- commits, and identical ones within it are folded into one, so an agent
+-- message (an event and a moved cursor) sends one. This function and
+-- db/hub.go are the only places that name the channel.
 -- +goose StatementBegin
+CREATE FUNCTION handoff_notify(instance_id uuid, user_id uuid) RETURNS void LANGUAGE sql AS $$
+    SELECT pg_notify('handoff_change', instance_id::text || ' ' || user_id::text);
+$$;
 CREATE FUNCTION handoff_notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('handoff_user', NEW.user_id::text);
-    PERFORM pg_notify('handoff_instance', NEW.agent_instance_id::text);
+    PERFORM handoff_notify(NEW.agent_instance_id, NEW.user_id);
+    RETURN NULL;
+END $$;
+CREATE FUNCTION handoff_notify_cursor() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM handoff_notify(NEW.id, NEW.user_id);
     RETURN NULL;
 END $$;
 -- +goose StatementEnd
 CREATE TRIGGER events_notify AFTER INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION handoff_notify_event();
-
--- +goose StatementBegin
-CREATE FUNCTION handoff_notify_cursor() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('handoff_instance', NEW.id::text);
-    RETURN NULL;
-END $$;
--- +goose StatementEnd
 CREATE TRIGGER agent_instances_cursor_notify AFTER UPDATE OF last_read_seq ON agent_instances
     FOR EACH ROW WHEN (OLD.last_read_seq IS DISTINCT FROM NEW.last_read_seq)
     EXECUTE FUNCTION handoff_notify_cursor();
@@ -74,6 +74,7 @@ DROP TRIGGER agent_instances_cursor_notify ON agent_instances;
 DROP FUNCTION handoff_notify_cursor();
 DROP TRIGGER events_notify ON events;
 DROP FUNCTION handoff_notify_event();
+DROP FUNCTION handoff_notify(uuid, uuid);
 DROP INDEX agent_instances_user_status_activity_idx;
 CREATE INDEX agent_instances_user_status_idx ON agent_instances (user_id, status);
 DROP VIEW instance_overview;

@@ -10,15 +10,20 @@ RETURNING *;
 -- read cursor (moved to the new message) and git diff (replaced when
 -- set_git_diff); the event for the person's live view, whose insert wakes
 -- waiters; and the queue the message hands the agent: the USER messages
--- after the old cursor (after_seq). The caller holds the instance's lock
--- from an earlier statement, so this statement's snapshot has every
--- message written on the instance before it. One row per queued message,
+-- after the old cursor. The caller holds the instance's lock from an
+-- earlier statement (perhaps of the same round trip: the server takes
+-- this statement's snapshot when it reaches it, after the lock), so the
+-- snapshot has every message written on the instance before it, and the
+-- instance row as locked. One row per queued message,
 -- oldest first (or one row with no queued message), each with the new
--- message's id and seq and the instance's step count.
+-- message's id and seq and the instance's step count. Without the user's
+-- instance it changes nothing and returns no row (it may be sent in one
+-- round trip with the lock that finds none, and with COMMIT).
 WITH msg AS (
     INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
-    VALUES (@user_id::uuid, @agent_instance_id::uuid, 'AGENT', @content::text, @requires_user_input::boolean,
-            sqlc.narg(message_metadata)::jsonb)
+    SELECT @user_id::uuid, @agent_instance_id::uuid, 'AGENT', @content::text, @requires_user_input::boolean,
+           sqlc.narg(message_metadata)::jsonb
+    FROM agent_instances o WHERE o.id = @agent_instance_id::uuid AND o.user_id = @user_id::uuid
     RETURNING id, seq
 ), inst AS (
     UPDATE agent_instances SET
@@ -39,7 +44,9 @@ WITH msg AS (
 ), queued AS (
     SELECT q.id, q.seq, q.content, q.created_at FROM messages q
     WHERE q.agent_instance_id = @agent_instance_id::uuid AND q.user_id = @user_id::uuid
-        AND q.sender_type = 'USER' AND q.seq > @after_seq::bigint
+        AND q.sender_type = 'USER'
+        AND q.seq > coalesce((SELECT c.last_read_seq FROM agent_instances c
+                              WHERE c.id = @agent_instance_id::uuid AND c.user_id = @user_id::uuid), 0)
 )
 SELECT msg.id AS message_id, msg.seq AS message_seq, inst.step_count,
     queued.id AS queued_id, queued.seq AS queued_seq, queued.content AS queued_content,
