@@ -32,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -377,6 +378,42 @@ func (r *run) mcpSession(ctx context.Context) (*mcp.ClientSession, error) {
 	hc := &http.Client{Transport: bearerRT{r.token, r.client.Transport}}
 	return mcp.NewClient(&mcp.Implementation{Name: "handoff-bench", Version: "v1"}, nil).Connect(ctx,
 		&mcp.StreamableClientTransport{Endpoint: r.opts.URL + "/mcp/", HTTPClient: hc}, nil)
+}
+
+// postLogStep calls log_step on the session cs opened, with a prepared
+// JSON-RPC body over plain HTTP, reading the answer without decoding it
+// (as postStep does for REST): the go-sdk client's own cost would
+// otherwise take a large share of the machine from the server. cs made
+// the session (initialize) and keeps it.
+func (r *run) postLogStep(ctx context.Context, cs *mcp.ClientSession, inst string, id int64) error {
+	body := `{"jsonrpc":"2.0","id":` + strconv.FormatInt(id+1, 10) +
+		`,"method":"tools/call","params":{"name":"log_step","arguments":{"agent_instance_id":"` + inst +
+		`","step_description":"step"}}}`
+	req, err := http.NewRequestWithContext(ctx, "POST", r.opts.URL+"/mcp/", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("X-Client-Type", "bench")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", cs.ID())
+	req.Header.Set("Mcp-Protocol-Version", cs.InitializeResult().ProtocolVersion)
+	res, err := r.client.Do(req)
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	switch {
+	case err != nil:
+		return err
+	case res.StatusCode != http.StatusOK:
+		return fmt.Errorf("POST /mcp/ log_step: %d", res.StatusCode)
+	case !bytes.Contains(b, []byte(`"success":true`)):
+		return fmt.Errorf("log_step failed: %.200s", b)
+	}
+	return nil
 }
 
 type bearerRT struct {

@@ -163,7 +163,7 @@ func (r *run) sendLoad(ctx context.Context, viaMCP bool) (loadStats, error) {
 				t0 := time.Now()
 				var err error
 				if viaMCP {
-					_, err = callTool(ctx, mcps[n], "log_step", map[string]any{"agent_instance_id": share[i], "step_description": "step"})
+					err = r.postLogStep(ctx, mcps[n], share[i], int64(i))
 				} else {
 					err = r.postStep(ctx, bodies[i])
 				}

@@ -1,12 +1,17 @@
 package mcpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -126,11 +131,11 @@ type tools struct {
 }
 
 func (t *tools) register(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "log_step", Description: logStepDescription}, handle(t, "log_step", t.logStep))
-	mcp.AddTool(s, &mcp.Tool{Name: "ask_question", Description: askQuestionDescription}, handle(t, "ask_question", t.askQuestion))
-	mcp.AddTool(s, &mcp.Tool{Name: "end_session", Description: endSessionDescription}, handle(t, "end_session", t.endSession))
-	mcp.AddTool(s, &mcp.Tool{Name: "send_message", Description: sendMessageDescription}, handle(t, "send_message", t.sendMessage))
-	mcp.AddTool(s, &mcp.Tool{Name: "wait_for_answer", Description: waitForAnswerDescription}, handle(t, "wait_for_answer", t.waitForAnswer))
+	addTool(s, t, "log_step", logStepDescription, t.logStep)
+	addTool(s, t, "ask_question", askQuestionDescription, t.askQuestion)
+	addTool(s, t, "end_session", endSessionDescription, t.endSession)
+	addTool(s, t, "send_message", sendMessageDescription, t.sendMessage)
+	addTool(s, t, "wait_for_answer", waitForAnswerDescription, t.waitForAnswer)
 }
 
 // call is one tool call: its request and the calling user.
@@ -139,21 +144,83 @@ type call struct {
 	user uuid.UUID
 }
 
-// handle adapts a tool to the SDK: it finds the caller and turns errors
-// into tool errors (logged with the tool and the user).
-func handle[In, Out any](t *tools, name string, fn func(context.Context, call, In) (Out, error)) mcp.ToolHandlerFor[In, Out] {
-	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
-		var zero Out
+// addTool registers fn as a tool whose input and output schemas come from
+// In and Out, as mcp.AddTool does, but decodes and encodes with
+// encoding/json once each: the SDK's typed handler validates both against
+// their schemas through extra marshalling, which cost MCP a fifth of its
+// throughput. The rules are the same: unknown or mistyped arguments are a
+// tool error; the result is structured content with its JSON as text. It
+// finds the caller and turns errors into tool errors (logged with the tool
+// and the user).
+func addTool[In, Out any](s *mcp.Server, t *tools, name, description string, fn func(context.Context, call, In) (Out, error)) {
+	in, err := jsonschema.For[In](nil)
+	if err != nil {
+		panic(err)
+	}
+	out, err := jsonschema.For[Out](nil)
+	if err != nil {
+		panic(err)
+	}
+	tool := &mcp.Tool{Name: name, Description: description, InputSchema: in, OutputSchema: out}
+	s.AddTool(tool, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		p, err := caller(ctx, req)
 		if err != nil {
-			return nil, zero, err
+			return toolError(err), nil
 		}
-		out, err := fn(ctx, call{req, p.UserID}, in)
+		var args In
+		if err := decodeArgs(req.Params.Arguments, &args); err != nil {
+			return toolError(t.fail(ctx, name, p.UserID, err)), nil
+		}
+		res, err := fn(ctx, call{req, p.UserID}, args)
 		if err != nil {
-			return nil, zero, t.fail(ctx, name, p.UserID, err)
+			return toolError(t.fail(ctx, name, p.UserID, err)), nil
 		}
-		return nil, out, nil
+		b, err := json.Marshal(res)
+		if err != nil {
+			return nil, err
+		}
+		return &mcp.CallToolResult{StructuredContent: json.RawMessage(b), Content: []mcp.Content{&mcp.TextContent{Text: string(b)}}}, nil
+	})
+}
+
+func toolError(err error) *mcp.CallToolResult {
+	var res mcp.CallToolResult
+	res.SetError(err)
+	return &res
+}
+
+// decodeArgs reads a tool's arguments: an object with only In's fields,
+// of their types.
+func decodeArgs(raw json.RawMessage, dst any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
 	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return db.Errorf(db.EInvalid, "validating \"arguments\": %s must be of type %s", typeErr.Field, jsonType(typeErr.Type.Kind()))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return db.Errorf(db.EInvalid, "validating \"arguments\": unexpected additional properties [%s]",
+			strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return db.Errorf(db.EInvalid, "validating \"arguments\": must be an object of the tool's parameters")
+}
+
+func jsonType(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int64, reflect.Float64:
+		return "number"
+	}
+	return "object"
 }
 
 func (t *tools) logStep(ctx context.Context, c call, in LogStepIn) (LogStepOut, error) {

@@ -286,6 +286,8 @@ func TestToolErrors(t *testing.T) {
 			{"send_message", map[string]any{"content": ""}, "content must not be empty"},
 			{"send_message", map[string]any{"content": "x", "agent_instance_id": foreign}, "already in use"},
 			{"send_message", map[string]any{"content": "x", "nom": 1}, "unexpected additional properties"},
+			{"log_step", map[string]any{"step_description": 5}, "step_description must be of type string"},
+			{"send_message", map[string]any{"content": "x", "requires_user_input": "yes"}, "requires_user_input must be of type boolean"},
 			{"wait_for_answer", map[string]any{"question_id": "q"}, "Invalid question_id format"},
 			{"wait_for_answer", map[string]any{"question_id": unknown}, "Question not found"},
 			{"wait_for_answer", map[string]any{"question_id": foreignQ["message_id"]}, "Question not found"},
