@@ -58,6 +58,10 @@ type Options struct {
 	Sessions int
 	// Duration (send) is how long each load runs.
 	Duration time.Duration
+	// Rounds (compare) is how many times REST, MCP and the ceiling take
+	// their turns; default 3. Alternating spreads the database's own
+	// swings (checkpoints, autovacuum) over all three.
+	Rounds int
 	// Questions (answer) is how many questions each agent asks.
 	Questions int
 	// Think (answer) is how long the person takes to answer.
@@ -142,6 +146,9 @@ func (o Options) withDefaults() Options {
 	if o.PGBenchClients == 0 {
 		o.PGBenchClients = 32
 	}
+	if o.Rounds == 0 {
+		o.Rounds = 3
+	}
 	return o
 }
 
@@ -163,6 +170,8 @@ func (o Options) Check(mode string) error {
 		return errors.New("--questions must be from 1 to 100000")
 	case o.Think < 0 || o.Think > time.Minute:
 		return errors.New("--think must be from 0 to 1m")
+	case o.Rounds < 0 || o.Rounds > 20:
+		return errors.New("--rounds must be from 1 to 20")
 	case o.PGBenchClients < 0 || o.PGBenchClients > 1000:
 		return errors.New("--pgbench-clients must be from 1 to 1000")
 	}

@@ -57,9 +57,10 @@ func Send(ctx context.Context, o Options) (Result, error) {
 	return res, nil
 }
 
-// Compare measures, in one run and one after the other on the same
-// sessions, REST send steps/s, MCP log_step calls/s and the pgbench
-// ceiling's tps, and reports REST/ceiling and MCP/REST.
+// Compare measures, in one run on the same sessions, REST send steps/s,
+// MCP log_step calls/s and the pgbench ceiling's tps, taking turns for
+// Rounds rounds, and reports the totals' REST/ceiling and MCP/REST (and
+// each round's, for their spread).
 func Compare(ctx context.Context, o Options) (Result, error) {
 	r, err := start(ctx, o, ModeCompare)
 	if err != nil {
@@ -69,19 +70,29 @@ func Compare(ctx context.Context, o Options) (Result, error) {
 	if err := r.makeSessions(ctx); err != nil {
 		return nil, err
 	}
-	rest, err := r.sendLoad(ctx, false)
-	if err != nil {
-		return nil, err
+	var rest, viaMCP loadStats
+	var tpsSum float64
+	var restRounds, mcpRounds []float64
+	for range r.opts.Rounds {
+		a, err := r.sendLoad(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		b, err := r.sendLoad(ctx, true)
+		if err != nil {
+			return nil, err
+		}
+		tps, err := r.ceiling(ctx)
+		if err != nil {
+			return nil, err
+		}
+		restRounds = append(restRounds, round(a.perSecond()/tps))
+		mcpRounds = append(mcpRounds, round(b.perSecond()/a.perSecond()))
+		rest, viaMCP, tpsSum = rest.add(a), viaMCP.add(b), tpsSum+tps
 	}
-	viaMCP, err := r.sendLoad(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	tps, err := r.ceiling(ctx)
-	if err != nil {
-		return nil, err
-	}
+	tps := tpsSum / float64(r.opts.Rounds)
 	return Result{
+		"rounds": r.opts.Rounds, "ratio_rest_to_ceiling_rounds": restRounds, "ratio_mcp_to_rest_rounds": mcpRounds,
 		"agents": r.opts.Agents, "sessions": r.opts.Sessions, "seconds_each": round(r.opts.Duration.Seconds()),
 		"rest_steps": rest.requests, "rest_errors": rest.errors, "rest_steps_per_s": round(rest.perSecond()),
 		"rest_p50": rest.lat.pct(0.50), "rest_p99": rest.lat.pct(0.99),
@@ -107,6 +118,12 @@ type loadStats struct {
 	errors   int64
 	elapsed  time.Duration
 	lat      latencies
+}
+
+// add sums two loads (their rates are then the overall rate).
+func (s loadStats) add(o loadStats) loadStats {
+	return loadStats{requests: s.requests + o.requests, errors: s.errors + o.errors,
+		elapsed: s.elapsed + o.elapsed, lat: append(s.lat, o.lat...)}
 }
 
 func (s loadStats) perSecond() float64 {

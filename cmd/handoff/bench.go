@@ -19,7 +19,7 @@ import (
 // it needs DATABASE_URL and JWT_PRIVATE_KEY, as the server's operator.
 
 const benchUsage = `handoff bench send|answer|waiters [--url http://127.0.0.1:8080] [--agents N] [--duration 10s]
-  [--sessions N] [--questions N] [--think 10ms] [--mcp] [--pgbench] [--compare] [--ceiling FILE] [--json]`
+  [--sessions N] [--questions N] [--think 10ms] [--mcp] [--pgbench] [--compare [--rounds N]] [--ceiling FILE] [--json]`
 
 func benchCmd(ctx context.Context, args []string, getenv env, stdout io.Writer) error {
 	if len(args) == 0 || (args[0] != bench.ModeSend && args[0] != bench.ModeAnswer && args[0] != bench.ModeWaiters) {
@@ -48,6 +48,7 @@ func benchCmd(ctx context.Context, args []string, getenv env, stdout io.Writer) 
 	fs.BoolVar(&o.MCP, "mcp", false, "agents use MCP tools instead of REST (send, answer)")
 	fs.BoolVar(&o.PGBench, "pgbench", false, "also run the reference ceiling with pgbench and print the ratio (send)")
 	fs.IntVar(&o.PGBenchClients, "pgbench-clients", 32, "pgbench clients of the ceiling (send)")
+	fs.IntVar(&o.Rounds, "rounds", 3, "with --compare: rounds of REST, MCP and the ceiling, taking turns")
 	fs.StringVar(&o.Ceiling, "ceiling", bench.DefaultCeiling(), "the reference ceiling, send-ceiling.sql, with send-ceiling-schema.sql beside it (send)")
 	fs.BoolVar(&compare, "compare", false, "REST send, MCP log_step and the pgbench ceiling in one run, with their ratios (send)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
