@@ -317,7 +317,8 @@ func (s *Store) RequestInput(ctx context.Context, userID, messageID uuid.UUID) (
 		if err := t.SetRequiresUserInput(ctx, SetRequiresUserInputParams{ID: msg.ID, UserID: userID}); err != nil {
 			return RequestInputResult{}, fmt.Errorf("mark question: %w", err)
 		}
-		read, err := consumeQueue(ctx, &instanceTx{Queries: t.Queries, tx: t.tx, lock: t.lock}, inst, &msg.ID)
+		t.finalCommits = false // more follows the queue read
+		read, err := consumeQueue(ctx, t, inst, &msg.ID)
 		if err != nil {
 			return RequestInputResult{}, err
 		}

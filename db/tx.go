@@ -129,7 +129,7 @@ func withInstance[T any](ctx context.Context, s *Store, op instanceOp,
 		// Most operations find their instance: try with the lock riding
 		// on the first statement.
 		res, replayed, err = runInstanceTx(ctx, s, op, fn, false)
-		if ErrorCode(err) != ENotFound || op.mode == mustExist || !errors.Is(err, errNoInstance) {
+		if op.mode == mustExist || !errors.Is(err, errNoInstance) {
 			return res, replayed, err
 		}
 	}
@@ -213,7 +213,7 @@ func runInstanceTx[T any](ctx context.Context, s *Store, op instanceOp,
 }
 
 // lockOrCreate takes the instance's row lock on its own, creating the
-// instance as op.mode allows.
+// instance as op.mode (createMissing or createNew) allows.
 func lockOrCreate(ctx context.Context, q *Queries, op instanceOp) (AgentInstance, error) {
 	inst, err := q.LockInstance(ctx, LockInstanceParams{ID: op.id, UserID: op.userID})
 	switch {
@@ -223,8 +223,6 @@ func lockOrCreate(ctx context.Context, q *Queries, op instanceOp) (AgentInstance
 		return inst, nil
 	case !isNoRows(err):
 		return AgentInstance{}, fmt.Errorf("lock instance: %w", err)
-	case op.mode == mustExist:
-		return AgentInstance{}, errNoInstance
 	}
 	inst, err = newInstance(ctx, q, op.userID, op.id, op.agentType, op.name, op.metadata)
 	if ErrorCode(err) != EConflict || op.mode == createNew {
@@ -319,18 +317,7 @@ func (t *pipeTx) close(ctx context.Context) {
 // results it returns read the BEGIN and the lead first.
 func (t *pipeTx) batch(ctx context.Context, sql string, args []any) (br pgx.BatchResults, commit bool) {
 	b := &pgx.Batch{}
-	begin := false
-	if !t.begun {
-		b.Queue("begin")
-		t.begun, begin = true, true
-	}
-	lead := t.lead
-	if lead != nil && !lead.sent {
-		b.Queue(lead.sql, lead.args...)
-		lead.sent = true
-	} else {
-		lead = nil
-	}
+	begin, lead := t.queueLead(b)
 	b.Queue(sql, args...)
 	if t.commitNext {
 		b.Queue("commit")
@@ -341,6 +328,20 @@ func (t *pipeTx) batch(ctx context.Context, sql string, args []any) (br pgx.Batc
 		return &leadResults{BatchResults: br, begin: begin, lead: lead}, commit
 	}
 	return br, commit
+}
+
+// queueLead queues on b what must go before the next statement: BEGIN and
+// the lead, each unless sent already. It returns what it queued.
+func (t *pipeTx) queueLead(b *pgx.Batch) (begin bool, l *lead) {
+	if !t.begun {
+		b.Queue("begin")
+		t.begun, begin = true, true
+	}
+	if t.lead != nil && !t.lead.sent {
+		b.Queue(t.lead.sql, t.lead.args...)
+		t.lead.sent, l = true, t.lead
+	}
+	return begin, l
 }
 
 // leadResults reads a batch's BEGIN and lead before the statement's
@@ -397,15 +398,8 @@ func (t *pipeTx) sendLead(ctx context.Context) error {
 	if t.done {
 		return pgx.ErrTxClosed
 	}
-	l := t.lead
 	b := &pgx.Batch{}
-	begin := !t.begun
-	if begin {
-		b.Queue("begin")
-		t.begun = true
-	}
-	b.Queue(l.sql, l.args...)
-	l.sent = true
+	begin, l := t.queueLead(b)
 	br := &leadResults{BatchResults: t.conn.SendBatch(ctx, b), begin: begin, lead: l}
 	err := br.readLead()
 	if cerr := br.BatchResults.Close(); err == nil {

@@ -237,20 +237,11 @@ func envDuration(getenv env, name, example string, dst *time.Duration) error {
 // envKeep reads how long rows are kept: a positive Go duration, or 0 for
 // for ever.
 func envKeep(getenv env, name string, dst *time.Duration) error {
-	v := getenv(name)
-	if v == "" {
-		return nil
-	}
-	if v == "0" {
+	if getenv(name) == "0" {
 		*dst = 0
 		return nil
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return usagef("%s must be a positive duration such as 168h, or 0 to keep rows for ever, not %q", name, v)
-	}
-	*dst = d
-	return nil
+	return envDuration(getenv, name, "168h, or 0 to keep rows for ever", dst)
 }
 
 // envSeconds reads a positive Go duration or a bare number of seconds.
