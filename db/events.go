@@ -69,13 +69,13 @@ func (s *Store) EventsAfter(ctx context.Context, userID uuid.UUID, c EventCursor
 }
 
 // Watch subscribes to changes of an id (a user's events, an instance):
-// its C signals when it may have changed. Close it when done. Without a
-// hub it never signals.
-func (s *Store) Watch(id uuid.UUID) *Subscription {
+// its C signals when it may have changed after Watch returned. Close it
+// when done. Without a hub it never signals.
+func (s *Store) Watch(ctx context.Context, id uuid.UUID) (*Subscription, error) {
 	if s.hub == nil {
-		return &Subscription{C: make(chan struct{})}
+		return &Subscription{C: make(chan struct{})}, nil
 	}
-	return s.hub.Subscribe(id)
+	return s.hub.Subscribe(ctx, id)
 }
 
 // Stopped is closed when the process shuts down: streams end then.

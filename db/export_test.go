@@ -1,6 +1,9 @@
 package db
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Test hooks for package db_test.
 
@@ -18,3 +21,6 @@ func (t *pipeTx) Close(ctx context.Context) { t.close(ctx) }
 
 // Done reports whether the transaction has ended.
 func (t *pipeTx) Done() bool { return t.done }
+
+// SetLinger sets how long the hub keeps watching an id nobody waits on.
+func (h *Hub) SetLinger(d time.Duration) { h.linger = d }

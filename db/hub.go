@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgxlisten"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -20,11 +22,17 @@ import (
 // the changed instance's id and its user's id ("<instance> <user>"), ids
 // only, and the hub wakes the waiters keyed by either. The schema sends
 // it (triggers on events and on the read cursor, migration 00006), so no
-// write can forget to.
+// write can forget to; and only for ids some hub watches (migration
+// 00007), so a change nobody waits for costs no NOTIFY.
 const NotifyChannel = "handoff_change"
 
 // ListenerAppName is the application_name of the hub's connection.
 const ListenerAppName = "handoff-listener"
+
+// watchLinger is how long a hub keeps watching an id after its last
+// waiter left: an agent that long-polls in a loop, or a page that
+// reconnects, does not add and remove the watch every time.
+const watchLinger = 30 * time.Second
 
 var waitersGauge = promauto.NewGauge(prometheus.GaugeOpts{
 	Name: "handoff_waiters",
@@ -33,17 +41,23 @@ var waitersGauge = promauto.NewGauge(prometheus.GaugeOpts{
 
 // Hub fans PostgreSQL notifications out to the waiters of this process:
 // one LISTEN connection, whatever the number of waiters, and none of them
-// holds a database connection while it waits. Every change to an instance
-// notifies (a trigger, inside its transaction, ids only), so a waiter is
-// woken when a change commits on any replica. After each (re)connect every waiter is
-// woken to look again, since notifications may have been missed.
+// holds a database connection while it waits. A subscription first
+// watches its id (a row in handoff_watches, keyed by the listening
+// connection), and every change to a watched id notifies (a trigger,
+// inside its transaction, ids only), so a waiter is woken when a change
+// commits on any replica. After each (re)connect the hub watches its ids
+// again and every waiter is woken to look again, since notifications may
+// have been missed.
 type Hub struct {
 	listener *pgxlisten.Listener
+	pool     *pgxpool.Pool
 	log      *slog.Logger
+	pid      atomic.Int32 // backend pid of the listening connection
+	linger   time.Duration
 
-	mu     sync.Mutex
-	subs   map[uuid.UUID]map[*Subscription]struct{}
-	closed bool
+	mu      sync.Mutex
+	watches map[uuid.UUID]*watching
+	closed  bool
 
 	listening chan struct{} // closed once the first connection listens on every channel
 	once      sync.Once
@@ -53,21 +67,50 @@ type Hub struct {
 	done      chan struct{}
 }
 
-// NewHub returns a hub that listens through its own connection made from
-// cfg (it is not taken from any pool). Start runs it.
-func NewHub(cfg *pgx.ConnConfig, log *slog.Logger) *Hub {
+// watching is one id's subscriptions (guarded by Hub.mu) and whether its
+// row is in handoff_watches (guarded by mu, which orders adding and
+// removing the row).
+type watching struct {
+	subs       map[*Subscription]struct{}
+	mu         sync.Mutex
+	registered bool
+}
+
+// NewHub returns a hub on pool's database: it listens through its own
+// connection (not taken from the pool) and watches ids through the pool.
+// Start runs it.
+func NewHub(pool *pgxpool.Pool, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.Default()
 	}
-	cfg = cfg.Copy()
+	cfg := pool.Config().ConnConfig.Copy()
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["application_name"] = ListenerAppName
-	h := &Hub{log: log, subs: map[uuid.UUID]map[*Subscription]struct{}{}, listening: make(chan struct{}), done: make(chan struct{}),
+	h := &Hub{pool: pool, log: log, linger: watchLinger, watches: map[uuid.UUID]*watching{}, listening: make(chan struct{}), done: make(chan struct{}),
 		stopped: make(chan struct{})}
 	h.listener = &pgxlisten.Listener{
-		Connect: func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) },
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			conn, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			// The new connection's pid names this hub's watches from now on;
+			// those of connections that are gone (this hub's last one among
+			// them) are removed. HandleBacklog watches this hub's ids again.
+			q := New(conn)
+			pid, err := q.ListenerPID(ctx)
+			if err == nil {
+				h.pid.Store(pid)
+				_, err = q.DeleteStaleWatches(ctx)
+			}
+			if err != nil {
+				_ = conn.Close(ctx)
+				return nil, err
+			}
+			return conn, nil
+		},
 		LogError: func(ctx context.Context, err error) {
 			if ctx.Err() == nil { // not the shutdown
 				h.log.WarnContext(ctx, "listener", "err", err)
@@ -91,8 +134,9 @@ func (h *Hub) Start() {
 	}()
 }
 
-// Close stops listening and wakes every waiter, which then returns what it
-// has (shutdown does not keep requests waiting).
+// Close stops listening, ends this hub's watches and wakes every waiter,
+// which then returns what it has (shutdown does not keep requests
+// waiting).
 func (h *Hub) Close() {
 	h.mu.Lock()
 	if !h.closed {
@@ -104,6 +148,13 @@ func (h *Hub) Close() {
 	if h.cancel != nil {
 		h.cancel()
 		<-h.done
+	}
+	// Best effort: left behind, the rows only cost notifications until a
+	// hub connects and removes them.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if pid := h.pid.Load(); pid != 0 {
+		_ = New(h.pool).UnwatchListener(ctx, pid)
 	}
 }
 
@@ -119,8 +170,8 @@ func (h *Hub) Waiting() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
-	for _, s := range h.subs {
-		n += len(s)
+	for _, w := range h.watches {
+		n += len(w.subs)
 	}
 	return n
 }
@@ -131,7 +182,7 @@ func (h *Hub) isClosed() bool {
 	return h.closed
 }
 
-// Subscription receives a signal on C when its instance may have changed.
+// Subscription receives a signal on C when its id may have changed.
 // Signals do not queue up: one pending signal stands for any number.
 type Subscription struct {
 	C   <-chan struct{}
@@ -140,37 +191,118 @@ type Subscription struct {
 	hub *Hub
 }
 
-// Subscribe registers interest in an instance; Close the subscription when
-// done.
-func (h *Hub) Subscribe(id uuid.UUID) *Subscription {
+// Subscribe registers interest in an id (an instance's or a user's) and
+// returns once the hub watches it: every change to it that commits later
+// wakes the subscription, and every change that committed earlier is
+// visible to a read started after Subscribe returns. Close the
+// subscription when done.
+func (h *Hub) Subscribe(ctx context.Context, id uuid.UUID) (*Subscription, error) {
 	c := make(chan struct{}, 1)
 	s := &Subscription{C: c, c: c, id: id, hub: h}
 	h.mu.Lock()
-	m := h.subs[id]
-	if m == nil {
-		m = map[*Subscription]struct{}{}
-		h.subs[id] = m
+	w := h.watches[id]
+	if w == nil {
+		w = &watching{subs: map[*Subscription]struct{}{}}
+		h.watches[id] = w
 	}
-	m[s] = struct{}{}
+	w.subs[s] = struct{}{}
 	h.mu.Unlock()
 	waitersGauge.Inc()
-	return s
+	if err := h.watch(ctx, id, w); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+	return s, nil
 }
 
-// Close removes the subscription.
+// watch adds id's row unless it is there. Should the listener reconnect
+// meanwhile, the row is added again for the new connection (the old one's
+// rows are removed as stale).
+func (h *Hub) watch(ctx context.Context, id uuid.UUID, w *watching) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.registered {
+		return nil
+	}
+	for {
+		pid := h.pid.Load()
+		if err := New(h.pool).Watch(ctx, WatchParams{ID: id, Listener: pid}); err != nil {
+			return err
+		}
+		if h.pid.Load() == pid {
+			break
+		}
+	}
+	w.registered = true
+	return nil
+}
+
+// unwatch removes id's row once no subscription has wanted it for
+// watchLinger.
+func (h *Hub) unwatch(id uuid.UUID, w *watching) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h.mu.Lock()
+	inUse := len(w.subs) > 0 || h.closed
+	h.mu.Unlock()
+	if inUse {
+		return
+	}
+	if w.registered {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := New(h.pool).Unwatch(ctx, UnwatchParams{ID: id, Listener: h.pid.Load()})
+		cancel()
+		if err != nil { // the row only costs notifications; a reconnect removes it
+			h.log.Warn("unwatch", "err", err)
+		}
+		w.registered = false
+	}
+	h.mu.Lock()
+	if len(w.subs) == 0 && h.watches[id] == w {
+		delete(h.watches, id)
+	}
+	h.mu.Unlock()
+}
+
+// rewatch adds, through the listener's new connection, the rows of every
+// watched id for it (one transaction each: a writer waits on at most one).
+func (h *Hub) rewatch(ctx context.Context, conn *pgx.Conn) error {
+	h.mu.Lock()
+	ws := make(map[uuid.UUID]*watching, len(h.watches))
+	for id, w := range h.watches {
+		ws[id] = w
+	}
+	h.mu.Unlock()
+	for id, w := range ws {
+		w.mu.Lock()
+		var err error
+		if w.registered {
+			err = New(conn).Watch(ctx, WatchParams{ID: id, Listener: h.pid.Load()})
+		}
+		w.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close removes the subscription; the hub stops watching its id a while
+// after the last one closed.
 func (s *Subscription) Close() {
 	h := s.hub
 	if h == nil {
 		return
 	}
 	h.mu.Lock()
-	if m := h.subs[s.id]; m != nil {
-		if _, ok := m[s]; ok {
-			delete(m, s)
+	w := h.watches[s.id]
+	if w != nil {
+		if _, ok := w.subs[s]; ok {
+			delete(w.subs, s)
 			waitersGauge.Dec()
-		}
-		if len(m) == 0 {
-			delete(h.subs, s.id)
+			if len(w.subs) == 0 {
+				time.AfterFunc(h.linger, func() { h.unwatch(s.id, w) })
+			}
 		}
 	}
 	h.mu.Unlock()
@@ -186,16 +318,18 @@ func (s *Subscription) wake() {
 func (h *Hub) wake(id uuid.UUID) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.subs[id] {
-		s.wake()
+	if w := h.watches[id]; w != nil {
+		for s := range w.subs {
+			s.wake()
+		}
 	}
 }
 
 func (h *Hub) wakeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, m := range h.subs {
-		for s := range m {
+	for _, w := range h.watches {
+		for s := range w.subs {
 			s.wake()
 		}
 	}
@@ -213,9 +347,16 @@ func (hh hubHandler) HandleNotification(_ context.Context, n *pgconn.Notificatio
 }
 
 // HandleBacklog runs after every LISTEN, the first and each reconnect:
-// anything may have changed meanwhile, so every waiter looks again.
-func (hh hubHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+// the hub watches its ids again, and since anything may have changed
+// meanwhile, every waiter looks again. Should watching fail, the
+// connection is closed: the listener connects and tries again.
+func (hh hubHandler) HandleBacklog(ctx context.Context, _ string, conn *pgx.Conn) error {
+	err := hh.h.rewatch(ctx, conn)
 	hh.h.wakeAll()
+	if err != nil {
+		_ = conn.Close(ctx)
+		return err
+	}
 	// Listening means listening on every channel.
 	if hh.h.backlogs.Add(1) == int64(len(hubChannels)) {
 		hh.h.once.Do(func() { close(hh.h.listening) })
@@ -235,7 +376,10 @@ func (s *Store) waitFor(ctx context.Context, instanceID uuid.UUID, deadline time
 		_, err := check()
 		return err
 	}
-	sub := s.hub.Subscribe(instanceID)
+	sub, err := s.hub.Subscribe(ctx, instanceID)
+	if err != nil {
+		return err
+	}
 	defer sub.Close()
 	for {
 		done, err := check()

@@ -42,6 +42,15 @@ func (e *env) listening() {
 	}
 }
 
+func (e *env) subscribe(id uuid.UUID) *db.Subscription {
+	e.t.Helper()
+	sub, err := e.hub.Subscribe(e.ctx, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return sub
+}
+
 // A notification sent inside a transaction wakes waiters only when it
 // commits. Proof without timing: a later, committed notification for
 // another instance arrives first, and ours has not.
@@ -49,7 +58,7 @@ func TestWakeOnCommitNotBefore(t *testing.T) {
 	e := newEnv(t)
 	e.listening()
 	a, b := uuid.New(), uuid.New()
-	subA, subB := e.hub.Subscribe(a), e.hub.Subscribe(b)
+	subA, subB := e.subscribe(a), e.subscribe(b)
 	defer subA.Close()
 	defer subB.Close()
 
@@ -81,7 +90,7 @@ func TestStoreWritesWake(t *testing.T) {
 	e := newEnv(t)
 	e.listening()
 	inst := uuid.New()
-	sub := e.hub.Subscribe(inst)
+	sub := e.subscribe(inst)
 	defer sub.Close()
 	e.agent(inst, "step", false)
 	recv(t, "agent message", sub.C)

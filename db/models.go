@@ -185,6 +185,11 @@ type Event struct {
 	CreatedAt       time.Time   `json:"created_at"`
 }
 
+type HandoffWatch struct {
+	ID       uuid.UUID `json:"id"`
+	Listener int32     `json:"listener"`
+}
+
 type IdempotencyKey struct {
 	UserID      uuid.UUID `json:"user_id"`
 	Operation   string    `json:"operation"`

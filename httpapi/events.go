@@ -47,7 +47,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p auth.Principal
 	}
 	// Watch before the first read, so nothing committed in between is
 	// missed.
-	sub := s.store.Watch(p.UserID)
+	sub, err := s.store.Watch(ctx, p.UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	defer sub.Close()
 
 	h := w.Header()

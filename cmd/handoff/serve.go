@@ -92,7 +92,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	if _, err := migrator.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	hub := db.NewHub(pool.Config().ConnConfig, log)
+	hub := db.NewHub(pool, log)
 	hub.Start()
 	defer hub.Close()
 	// Webhook deliveries: durable River jobs on the same database, worked

@@ -92,7 +92,7 @@ func Pool(t testing.TB) *pgxpool.Pool {
 // Hub starts a notification hub on pool's database, closed when t ends.
 func Hub(t testing.TB, pool *pgxpool.Pool) *db.Hub {
 	t.Helper()
-	h := db.NewHub(pool.Config().ConnConfig, slog.New(slog.DiscardHandler))
+	h := db.NewHub(pool, slog.New(slog.DiscardHandler))
 	h.Start()
 	t.Cleanup(h.Close)
 	return h
