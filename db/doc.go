@@ -22,10 +22,12 @@
 //
 // Waiting: the schema announces changed instances and users with
 // pg_notify inside the writing transaction (triggers on events and on the
-// read cursor, so no write can forget), and the Hub (one LISTEN connection per
-// process) wakes this process's waiters, who hold no database connection
-// while they wait. A long poll or an event stream thus sees a change as
-// soon as it commits on any replica.
+// read cursor, so no write can forget), but only for ids a Hub watches
+// (handoff_watches; an advisory lock orders a new watch after the writers
+// that missed it), since a NOTIFY serialises commits. The Hub (one LISTEN
+// connection per process) watches the ids its waiters wait on and wakes
+// them; they hold no database connection while they wait. A long poll or
+// an event stream thus sees a change as soon as it commits on any replica.
 //
 // Webhooks: the transactions that make an event enqueue its deliveries as
 // River jobs (WithJobs) on the same database, so a delivery exists exactly
