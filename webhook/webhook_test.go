@@ -257,7 +257,7 @@ func TestPrivateTargetsRefused(t *testing.T) {
 		t.Fatalf("refused targets wrote %d webhooks", after-before)
 	}
 	// (session.ended: the question below enqueues nothing for it.)
-	if _, err := strict.CreateWebhook(ctx, db.NewWebhook{UserID: e.user, URL: "https://203.0.113.7/hook",
+	if _, err := strict.CreateWebhook(ctx, db.NewWebhook{UserID: e.user, URL: "https://8.8.8.8/hook",
 		EventTypes: []string{db.EventSessionEnded}}); err != nil {
 		t.Fatalf("a public target refused: %v", err)
 	}
@@ -298,7 +298,7 @@ func waitJobState(t *testing.T, pool *pgxpool.Pool, state string) {
 // default, steps do not, and a flag overrides either way.
 func TestNotifyDefaultsAndFlags(t *testing.T) {
 	e := newEnv(t)
-	e.hook(t, "https://203.0.113.7/hook", "standard", db.EventQuestionAsked, db.EventMessageCreated)
+	e.hook(t, "https://8.8.8.8/hook", "standard", db.EventQuestionAsked, db.EventMessageCreated)
 	ctx := context.Background()
 	jobs := func() int {
 		var n int
@@ -338,7 +338,7 @@ func TestNotifyDefaultsAndFlags(t *testing.T) {
 // Ending a session twice announces it once.
 func TestEndTwiceNotifiesOnce(t *testing.T) {
 	e := newEnv(t)
-	e.hook(t, "https://203.0.113.7/hook", "standard", db.EventSessionEnded)
+	e.hook(t, "https://8.8.8.8/hook", "standard", db.EventSessionEnded)
 	ctx := context.Background()
 	inst := uuid.New()
 	if _, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst, AgentType: "x", Content: "hi"}); err != nil {

@@ -16,55 +16,57 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"code.dny.dev/ssrf"
 )
 
 // ErrPrivateTarget: a target that is, or resolves to, this machine, a
 // private network or cloud metadata.
-var ErrPrivateTarget = errors.New("webhook target is a loopback, private, link-local or metadata address")
+var ErrPrivateTarget = errors.New("webhook target is a loopback, private, link-local, metadata or reserved address")
 
 // ErrBadURL: not an http or https URL with a host, or one with credentials.
 var ErrBadURL = errors.New("url must be an http or https URL without credentials")
 
-// blockedPrefixes are further ranges no request may reach: this network,
-// carrier-grade NAT, IETF protocol assignments, benchmarking, reserved.
-var blockedPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"), netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"), netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-}
-
-// embedded4 are IPv6 ranges that carry an IPv4 address in their last 32
-// bits (NAT64, IPv4-compatible) or in bits 16-47 (6to4): the IPv4 address
-// is what they reach.
-var (
-	nat64     = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48"), netip.MustParsePrefix("::/96")}
-	sixToFour = netip.MustParsePrefix("2002::/16")
-)
+// nat64 are the IPv6 ranges that carry an IPv4 address in their last 32
+// bits (NAT64, well-known and local-use): the IPv4 address is what they
+// reach, so it decides.
+var nat64 = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
 
 // Private reports whether ip is an address no request may reach unless
-// private targets are allowed: loopback, private, link-local (cloud
-// metadata), multicast, unspecified, the blocked ranges, and IPv6
-// addresses that embed such an IPv4 address.
+// private targets are allowed. The ranges are IANA's special-purpose
+// registries as code.dny.dev/ssrf keeps them (regenerated from IANA's
+// lists): for IPv4 every special-purpose block (this network, private,
+// shared, loopback, link-local and so cloud metadata, documentation,
+// benchmarking, multicast, reserved); for IPv6 everything outside global
+// unicast (2000::/3: loopback, unspecified, unique-local, link- and
+// site-local, multicast, IPv4-mapped and -compatible forms) and the
+// special blocks inside it (6to4, Teredo, documentation, ...). A NAT64
+// address is judged by the IPv4 address it carries.
 func Private(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	if ip.Is6() {
-		b := ip.As16()
-		for _, p := range nat64 {
-			if p.Contains(ip) && !ip.IsUnspecified() && !ip.IsLoopback() {
-				return Private(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+	if ip.Is4() {
+		for _, p := range ssrf.IPv4DeniedPrefixes {
+			if p.Contains(ip) {
+				return true
 			}
 		}
-		if sixToFour.Contains(ip) {
-			return Private(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
+		return false
+	}
+	for _, p := range nat64 {
+		if p.Contains(ip) {
+			b := ip.As16()
+			return Private(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
 		}
 	}
-	for _, p := range blockedPrefixes {
+	if !ssrf.IPv6GlobalUnicast.Contains(ip) {
+		return true
+	}
+	for _, p := range ssrf.IPv6DeniedPrefixes {
 		if p.Contains(ip) {
 			return true
 		}
 	}
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
+	return false
 }
 
 // Control is a net.Dialer Control that refuses private addresses: it sees
