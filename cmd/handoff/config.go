@@ -66,7 +66,8 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return cfg, usagef("serve takes only --mcp-stateless and --data-dir; it is configured by the environment (see handoff help)")
 	}
-	if cfg.dataDir == "" {
+	dataDirSet := cfg.dataDir != ""
+	if !dataDirSet {
 		cfg.dataDir = defaultDataDir(getenv)
 	}
 	var err error
@@ -77,12 +78,15 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 	if cfg.port, err = listenPort(getenv); err != nil {
 		return cfg, err
 	}
-	if cfg.embedded {
+	// Key files in the data dir: the embedded default's, and with
+	// DATABASE_URL those of a data dir given explicitly (the container
+	// image's volume), both made on the first start.
+	if cfg.embedded || dataDirSet {
 		cfg.keySource = readKeySource(getenv, filepath.Join(cfg.dataDir, "keys"))
 	} else {
 		cfg.keySource = readKeySource(getenv, "")
 	}
-	if cfg.keySource.fromEnv() || !cfg.embedded {
+	if cfg.keySource.fromEnv() || cfg.keySource.dir == "" {
 		if cfg.keys, err = loadKeys(cfg.keySource); err != nil {
 			return cfg, err
 		}
@@ -148,8 +152,8 @@ func databaseURL(getenv env, required bool) (string, error) {
 }
 
 // keySource is where JWT keys come from: JWT_PUBLIC_KEY and
-// JWT_PRIVATE_KEY (PEM text or file paths), else, for the embedded default
-// only, the key files in dir.
+// JWT_PRIVATE_KEY (PEM text or file paths), else the key files in dir
+// (the embedded default's, or an explicit data dir's).
 type keySource struct {
 	pub, priv string
 	dir       string
