@@ -49,6 +49,18 @@ const (
 	GiveUpAfter = 24 * time.Hour
 )
 
+// RescueAfter is how long a delivery job may stay running before River
+// takes it for abandoned (its process died mid-delivery) and retries it:
+// just past the worker's own Timeout, not River's default hour. Set it as
+// the client's RescueStuckJobsAfter. A delivery cut off by a crash may
+// thus be sent twice; receivers dedupe by webhook-id.
+const RescueAfter = JobTimeout + time.Second
+
+// JobTimeout bounds a delivery job's run (a little over the request's
+// Timeout). Set it as the client's JobTimeout too, the default of jobs
+// without their own, which River requires to be at most RescueAfter.
+const JobTimeout = Timeout + 2*time.Second
+
 // Worker delivers one webhook event.
 type Worker struct {
 	river.WorkerDefaults[db.DeliverWebhookArgs]
@@ -85,10 +97,8 @@ func (w *Worker) NextRetry(job *river.Job[db.DeliverWebhookArgs]) time.Time {
 	return time.Now().Add(min(d, time.Hour))
 }
 
-// Timeout bounds a job run.
-func (w *Worker) Timeout(*river.Job[db.DeliverWebhookArgs]) time.Duration {
-	return Timeout + 5*time.Second
-}
+// Timeout bounds a job run: JobTimeout.
+func (w *Worker) Timeout(*river.Job[db.DeliverWebhookArgs]) time.Duration { return JobTimeout }
 
 // Work sends the event once. Retried: network errors, timeouts, 5xx and
 // 429 (until 24 h after the event). Not retried: other 4xx, a webhook

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -23,7 +25,13 @@ import (
 	"github.com/handoffhq/handoff/webhook"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	if url := os.Getenv(crashingWorkerEnv); url != "" {
+		crashingWorker(url)
+		return
+	}
+	dbtest.Main(m)
+}
 
 // delivery is one request the receiver got.
 type delivery struct {
@@ -354,5 +362,102 @@ func TestEndTwiceNotifiesOnce(t *testing.T) {
 	_ = e.pool.QueryRow(ctx, "SELECT count(*) FROM events WHERE kind = 'status'").Scan(&events)
 	if jobs != 1 || events != 1 {
 		t.Fatalf("%d session.ended deliveries and %d status events for two ends, want 1 and 1", jobs, events)
+	}
+}
+
+// crashingWorkerEnv makes the test binary a delivery worker on the
+// database it names, working until it is killed: a server process to
+// kill -9 mid-delivery.
+const crashingWorkerEnv = "HANDOFF_TEST_CRASHING_WORKER"
+
+func crashingWorker(url string) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		os.Exit(3)
+	}
+	w := webhook.NewWorker(webhook.Config{Store: db.NewStore(pool), PublicURL: "http://handoff.test", AllowPrivate: true,
+		Log: slog.New(slog.DiscardHandler)})
+	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}, Workers: webhook.Workers(w),
+		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err == nil {
+		err = c.Start(ctx)
+	}
+	if err != nil {
+		os.Exit(3)
+	}
+	select {}
+}
+
+// A server killed (SIGKILL) while a delivery is in flight leaves its job
+// running; a server started afterwards, configured as serve is, delivers
+// it within a minute (River's default would wait an hour).
+func TestDeliveryCutByACrashArrives(t *testing.T) {
+	e := newEnv(t)
+	first, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	got := make(chan struct{}, 10)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		blocked := false
+		once.Do(func() { blocked = true })
+		if blocked { // the first attempt: hold it while its process dies
+			close(first)
+			<-release
+			return
+		}
+		got <- struct{}{}
+	}))
+	defer rcv.Close()
+	defer close(release)
+	e.hook(t, rcv.URL, "standard", db.EventQuestionAsked)
+	e.ask(t, uuid.New(), "Still there?")
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashingWorkerEnv+"="+e.pool.Config().ConnString())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-first:
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatal("the worker process never started the delivery")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	var state string
+	if err := e.pool.QueryRow(context.Background(), "SELECT state FROM river_job WHERE kind = $1", db.DeliverWebhookArgs{}.Kind()).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	if state != "running" {
+		t.Fatalf("after the kill the job is %s, want running (stuck)", state)
+	}
+
+	w := webhook.NewWorker(webhook.Config{Store: db.NewStore(e.pool), PublicURL: "http://handoff.test", AllowPrivate: true,
+		Log: slog.New(slog.DiscardHandler)})
+	c, err := river.NewClient(riverpgxv5.New(e.pool), &river.Config{
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}, Workers: webhook.Workers(w),
+		JobTimeout: webhook.JobTimeout, RescueStuckJobsAfter: webhook.RescueAfter, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Stop(ctx)
+	}()
+	select {
+	case <-got:
+	case <-time.After(time.Minute):
+		t.Fatal("the delivery cut off by the crash did not arrive within a minute")
 	}
 }

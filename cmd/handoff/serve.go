@@ -110,7 +110,9 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
 		Workers:      workers,
 		PeriodicJobs: []*river.PeriodicJob{db.RetentionJob()},
-		PollOnly:     true, FetchCooldown: 50 * time.Millisecond, FetchPollInterval: 100 * time.Millisecond,
+		// A delivery cut off by a crash is retried within a minute, not an hour.
+		JobTimeout: webhook.JobTimeout, RescueStuckJobsAfter: webhook.RescueAfter,
+		PollOnly: true, FetchCooldown: 50 * time.Millisecond, FetchPollInterval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "river"),
 	})
 	if err != nil {
