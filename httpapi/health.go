@@ -37,8 +37,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.ready(ctx); err != nil {
+		// The cause is for the operator's log, not for whoever asks.
 		s.log.WarnContext(r.Context(), "not ready", "err", err)
-		writeProblem(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, http.StatusServiceUnavailable, "not ready")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -74,6 +74,8 @@ func (s *Server) Mount(pattern string, required auth.Scope, h http.Handler) {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	// No response is to be read as another type than it says.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, req: r}
 	defer func() {
 		if v := recover(); v != nil {
@@ -97,10 +99,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rec.user != "" {
 			attrs = append(attrs, "user", rec.user)
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.Group("http", attrs...))
+		level := slog.LevelInfo
+		if probes[route] { // every few seconds from an orchestrator: noise at info
+			level = slog.LevelDebug
+		}
+		s.log.LogAttrs(r.Context(), level, "request", slog.Group("http", attrs...))
 	}()
 	s.mux.ServeHTTP(rec, r)
 }
+
+// probes are the health routes, logged at debug only.
+var probes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /health": true}
 
 var (
 	httpRequests = promauto.NewCounterVec(prometheus.CounterOpts{

@@ -87,7 +87,7 @@ func (s *Server) webRoutes() {
 	if err != nil {
 		panic(err)
 	}
-	s.handle("GET /static/", http.FileServerFS(static).ServeHTTP)
+	s.handle("GET /static/", staticFiles(static))
 	// Forms are same-origin only (Sec-Fetch-Site / Origin), and carry a
 	// token derived from the session as well.
 	cop := http.NewCrossOriginProtection()
@@ -350,4 +350,17 @@ func (s *Server) revokeKeyForm(w http.ResponseWriter, r *http.Request, ws webSes
 		return
 	}
 	http.Redirect(w, r, "/keys", http.StatusSeeOther)
+}
+
+// staticFiles serves the page's files, and nothing else: no directory
+// listings, and a problem+json 404 for what is not a file.
+func staticFiles(fsys fs.FS) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		if st, err := fs.Stat(fsys, name); err != nil || st.IsDir() || !fs.ValidPath(name) {
+			writeProblem(w, http.StatusNotFound, "no such file: "+r.URL.Path)
+			return
+		}
+		http.ServeFileFS(w, r, fsys, name)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -53,6 +54,7 @@ type serveConfig struct {
 	mcpWait             time.Duration
 	webhookAllowPrivate bool
 	retention           db.Retention
+	logLevel            slog.Level
 }
 
 // loadServeConfig parses serve's flags and environment. It reads (a key
@@ -102,6 +104,7 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		envKeep(getenv, "HANDOFF_RETAIN_EVENTS", &cfg.retention.Events),
 		envKeep(getenv, "HANDOFF_RETAIN_IDEMPOTENCY_KEYS", &cfg.retention.IdempotencyKeys),
 		envKeep(getenv, "HANDOFF_RETAIN_WEBHOOK_DELIVERIES", &cfg.retention.WebhookDeliveries),
+		envLogLevel(getenv, "HANDOFF_LOG_LEVEL", &cfg.logLevel),
 	} {
 		if err != nil {
 			return cfg, err
@@ -367,4 +370,13 @@ func loadStdioConfig(args []string, getenv env) (stdioConfig, error) {
 		return c, usagef("mcp-stdio needs an agent key: --api-key or HANDOFF_API_KEY")
 	}
 	return c, nil
+}
+
+// envLogLevel reads a log level: debug, info (the default), warn or error.
+func envLogLevel(getenv env, name string, dst *slog.Level) error {
+	v := "info"
+	if err := envOneOf(getenv, name, []string{"debug", "info", "warn", "error"}, &v); err != nil {
+		return err
+	}
+	return dst.UnmarshalText([]byte(v))
 }

@@ -58,6 +58,7 @@ func TestBadConfigIsOneLineAndExit2(t *testing.T) {
 		{"no key", with("JWT_PUBLIC_KEY", ""), []string{"serve"}, "JWT_PUBLIC_KEY is not set"},
 		{"unreadable key", with("JWT_PUBLIC_KEY", "/nonexistent/key.pem"), []string{"serve"}, "JWT_PUBLIC_KEY: not PEM text"},
 		{"bad shutdown timeout", with("HANDOFF_SHUTDOWN_TIMEOUT", "soon"), []string{"serve"}, "HANDOFF_SHUTDOWN_TIMEOUT must be"},
+		{"bad log level", with("HANDOFF_LOG_LEVEL", "loud"), []string{"serve"}, "HANDOFF_LOG_LEVEL must be debug or info or warn or error"},
 		{"bad untracked flag", with("HANDOFF_ALLOW_UNTRACKED_TOKENS", "maybe"), []string{"serve"}, "HANDOFF_ALLOW_UNTRACKED_TOKENS must be"},
 		{"serve with arguments", good, []string{"serve", "now"}, "serve takes only --mcp-stateless"},
 		{"bad MCP wait", with("HANDOFF_MCP_WAIT", "forever"), []string{"serve"}, "HANDOFF_MCP_WAIT must be"},

@@ -66,7 +66,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 			return err
 		}
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	if cfg.embedded {
 		pg, err := startEmbedded(ctx, cfg, log)
 		if err != nil {

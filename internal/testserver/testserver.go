@@ -53,7 +53,7 @@ func Keys(t testing.TB) *auth.Keys {
 }
 
 // New starts a server on a fresh database; it stops when t ends. Store,
-// Verifier, Keys and Log of opts.HTTP are filled in when empty.
+// Verifier and Keys of opts.HTTP are filled in, and Log when empty.
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
 	pool := dbtest.Pool(t)
@@ -61,6 +61,9 @@ func New(t testing.TB, opts Options) *Server {
 	keys := Keys(t)
 	log := slog.New(slog.DiscardHandler)
 	cfg := opts.HTTP
+	if cfg.Log != nil {
+		log = cfg.Log
+	}
 	cfg.Store, cfg.Keys, cfg.Log = store, keys, log
 	cfg.Verifier = auth.NewVerifier(keys, store, auth.VerifierOptions{})
 	api := httpapi.New(cfg)

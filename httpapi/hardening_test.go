@@ -1,0 +1,115 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/handoffhq/handoff/httpapi"
+	"github.com/handoffhq/handoff/internal/testserver"
+)
+
+// Every response says nosniff; /static/ serves files only (no listing,
+// problem+json for anything else).
+func TestResponsesAreNotSniffedAndStaticListsNothing(t *testing.T) {
+	a := newAPI(t)
+	for _, c := range []struct {
+		method, path, token string
+		status              int
+		problem             bool
+	}{
+		{"GET", "/healthz", "", 200, false},
+		{"GET", "/static/app.css", "", 200, false},
+		{"GET", "/api/v1/agent-instances", "", 401, true},
+		{"GET", "/no/such/route", "", 404, true},
+		{"GET", "/static/", "", 404, true},
+		{"GET", "/static/nope.css", "", 404, true},
+		{"GET", "/static/../static/app.css", "", 200, false}, // cleaned by the client
+	} {
+		r := a.call(c.method, c.path, c.token, "")
+		if r.status != c.status {
+			t.Errorf("%s %s: %d, want %d (%s)", c.method, c.path, r.status, c.status, r.body)
+			continue
+		}
+		if got := r.header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s: X-Content-Type-Options %q", c.method, c.path, got)
+		}
+		if ct := r.header.Get("Content-Type"); c.problem != strings.HasPrefix(ct, "application/problem+json") {
+			t.Errorf("%s %s: Content-Type %q, problem %v", c.method, c.path, ct, c.problem)
+		}
+		if c.path == "/static/" && strings.Contains(string(r.body), "app.js") {
+			t.Errorf("/static/ lists its files: %s", r.body)
+		}
+	}
+}
+
+// A server that is not ready says so with 503 and Retry-After, and keeps
+// the cause (a database error, with hosts and users in it) to its log.
+func TestReadyzKeepsTheCauseToTheLog(t *testing.T) {
+	t.Parallel()
+	srv := testserver.New(t, testserver.Options{HTTP: httpapi.Config{Ready: func(context.Context) error {
+		return errors.New(`failed to connect to host=db.internal user=handoff: password authentication failed`)
+	}}})
+	resp, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("not ready: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	for _, leak := range []string{"db.internal", "password", "user="} {
+		if strings.Contains(string(body), leak) {
+			t.Errorf("/readyz tells the client %q: %s", leak, body)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Health probes come every few seconds: at info they would drown the
+// log, so they are logged at debug; other requests at info.
+func TestProbesAreLoggedAtDebug(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	srv := testserver.New(t, testserver.Options{HTTP: httpapi.Config{
+		Log: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))}})
+	for _, p := range []string{"/healthz", "/readyz", "/health", "/no/such/route"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	log := buf.String()
+	if !strings.Contains(log, `"path":"/no/such/route"`) {
+		t.Fatalf("an ordinary request was not logged at info:\n%s", log)
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/health"} {
+		if strings.Contains(log, `"path":"`+p+`"`) {
+			t.Errorf("%s logged at info", p)
+		}
+	}
+}
