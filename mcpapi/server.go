@@ -9,6 +9,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -26,6 +28,11 @@ import (
 const (
 	DefaultWait          = 50 * time.Second
 	DefaultProgressEvery = 10 * time.Second
+	// DefaultSessionIdle is how long a streamable HTTP session may go
+	// without a request before it is closed: far above any wait inside a
+	// call (a call in progress keeps its session), short enough that
+	// clients that initialise and leave do not pile up.
+	DefaultSessionIdle = 30 * time.Minute
 )
 
 // Config is what the MCP server needs.
@@ -40,7 +47,10 @@ type Config struct {
 	// Stateless serves streamable HTTP without sessions, for replicas
 	// behind a plain load balancer.
 	Stateless bool
-	Log       *slog.Logger
+	// SessionIdle closes a session after this long without a request
+	// (DefaultSessionIdle when zero). A client then starts a new session.
+	SessionIdle time.Duration
+	Log         *slog.Logger
 	// Version is reported to clients.
 	Version string
 }
@@ -75,9 +85,13 @@ func New(cfg Config) *Handler {
 	// Every request carries a bearer token checked before it gets here, so
 	// the DNS-rebinding guard (which protects unauthenticated local
 	// servers) would only refuse proxies that keep the public Host header.
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
 	streamable := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
-		Stateless: cfg.Stateless, Logger: cfg.Log, DisableLocalhostProtection: true,
+		Stateless: cfg.Stateless, Logger: cfg.Log, DisableLocalhostProtection: true, SessionTimeout: cfg.SessionIdle,
 	})
+	countSessions(server)
 	// The go-sdk middleware hands the principal to the transport, which
 	// then refuses a session to any user but the one who created it.
 	bearer := sdkauth.RequireBearerToken(principalToken, &sdkauth.RequireBearerTokenOptions{AllowMissingExpiration: true})
@@ -87,6 +101,42 @@ func New(cfg Config) *Handler {
 		streamable: withClientType(bearer(streamable)),
 		sse:        withClientType(&sseGuard{next: sse, owners: map[string]uuid.UUID{}}),
 	}
+}
+
+// OpenSessions is the number of this handler's open MCP sessions.
+func (h *Handler) OpenSessions() int {
+	n := 0
+	for range h.server.Sessions() {
+		n++
+	}
+	return n
+}
+
+// The handoff_mcp_sessions gauge counts the open sessions of every MCP
+// server of the process (one in serve).
+var (
+	serversMu sync.Mutex
+	servers   []*mcp.Server
+	_         = promauto.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "handoff_mcp_sessions",
+		Help: "Open MCP sessions (streamable HTTP and SSE).",
+	}, func() float64 {
+		serversMu.Lock()
+		defer serversMu.Unlock()
+		n := 0
+		for _, s := range servers {
+			for range s.Sessions() {
+				n++
+			}
+		}
+		return float64(n)
+	})
+)
+
+func countSessions(s *mcp.Server) {
+	serversMu.Lock()
+	defer serversMu.Unlock()
+	servers = append(servers, s)
 }
 
 // Routes maps ServeMux patterns to handlers: streamable HTTP at /mcp and

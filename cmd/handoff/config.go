@@ -52,6 +52,7 @@ type serveConfig struct {
 	shutdownTimeout     time.Duration
 	mcpStateless        bool
 	mcpWait             time.Duration
+	mcpSessionIdle      time.Duration
 	webhookAllowPrivate bool
 	retention           db.Retention
 	logLevel            slog.Level
@@ -60,7 +61,8 @@ type serveConfig struct {
 // loadServeConfig parses serve's flags and environment. It reads (a key
 // file) but writes and starts nothing.
 func loadServeConfig(args []string, getenv env) (serveConfig, error) {
-	cfg := serveConfig{shutdownTimeout: 30 * time.Second, mcpWait: mcpapi.DefaultWait, retention: db.DefaultRetention}
+	cfg := serveConfig{shutdownTimeout: 30 * time.Second, mcpWait: mcpapi.DefaultWait, mcpSessionIdle: mcpapi.DefaultSessionIdle,
+		retention: db.DefaultRetention}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	stateless := fs.Bool("mcp-stateless", false, "serve MCP without sessions (as HANDOFF_MCP_STATELESS=1)")
@@ -97,6 +99,7 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		envBool(getenv, "HANDOFF_ALLOW_UNTRACKED_TOKENS", &cfg.allowUntracked),
 		envBool(getenv, "HANDOFF_MCP_STATELESS", &cfg.mcpStateless),
 		envSeconds(getenv, "HANDOFF_MCP_WAIT", "50s", &cfg.mcpWait),
+		envDuration(getenv, "HANDOFF_MCP_SESSION_IDLE", "30m", &cfg.mcpSessionIdle),
 		envBool(getenv, "HANDOFF_WEBHOOK_ALLOW_PRIVATE", &cfg.webhookAllowPrivate),
 		envDuration(getenv, "HANDOFF_SHUTDOWN_TIMEOUT", "30s", &cfg.shutdownTimeout),
 		envOneOf(getenv, "HANDOFF_EMBEDDED_POSTGRES", []string{"binaries", "docker"}, &cfg.embeddedPostgres),

@@ -29,7 +29,9 @@ type Server struct {
 	Pool  *pgxpool.Pool
 	Store *db.Store
 	Keys  *auth.Keys
-	t     testing.TB
+	// MCP is the MCP handler (nil without Options.MCP).
+	MCP *mcpapi.Handler
+	t   testing.TB
 }
 
 // Options tune a test server. MCP nil: no MCP endpoints.
@@ -67,16 +69,18 @@ func New(t testing.TB, opts Options) *Server {
 	cfg.Store, cfg.Keys, cfg.Log = store, keys, log
 	cfg.Verifier = auth.NewVerifier(keys, store, auth.VerifierOptions{})
 	api := httpapi.New(cfg)
+	var mh *mcpapi.Handler
 	if opts.MCP != nil {
 		m := *opts.MCP
 		m.Store, m.Log = store, log
-		for pattern, h := range mcpapi.New(m).Routes() {
+		mh = mcpapi.New(m)
+		for pattern, h := range mh.Routes() {
 			api.Mount(pattern, auth.ScopeAgent, h)
 		}
 	}
 	ts := httptest.NewServer(api)
 	t.Cleanup(ts.Close)
-	return &Server{URL: ts.URL, TS: ts, API: api, Pool: pool, Store: store, Keys: keys, t: t}
+	return &Server{URL: ts.URL, TS: ts, API: api, Pool: pool, Store: store, Keys: keys, MCP: mh, t: t}
 }
 
 // User makes a user.
