@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
+
+	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/httpapi"
 	"github.com/handoffhq/handoff/internal/testserver"
 )
@@ -111,5 +114,52 @@ func TestProbesAreLoggedAtDebug(t *testing.T) {
 		if strings.Contains(log, `"path":"`+p+`"`) {
 			t.Errorf("%s logged at info", p)
 		}
+	}
+}
+
+// The page's cookie opens only what the page reads; a GET that consumes
+// (the agent's queue moves its read cursor) needs the bearer header.
+func TestCookieOpensOnlyThePagesReads(t *testing.T) {
+	a := newAPI(t)
+	person := a.tokenFor(a.user, auth.ScopeUser)
+	inst := uuid.NewString()
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"x","content":"Name?","requires_user_input":true}`)
+	a.ok(200, "POST", "/api/v1/messages/user", `{"agent_instance_id":"`+inst+`","content":"Ada"}`)
+	cursor := func() string {
+		var c *string
+		if err := a.pool.QueryRow(context.Background(), "SELECT last_read_message_id::text FROM agent_instances WHERE id = $1", inst).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		if c == nil {
+			return ""
+		}
+		return *c
+	}
+	before := cursor()
+	get := func(path string) *http.Response {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, "GET", a.ts.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: httpapi.SessionCookie, Value: person})
+		resp, err := a.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	for path, want := range map[string]int{
+		"/api/v1/messages/pending?agent_instance_id=" + inst:      401,
+		"/api/v1/agent-instances":                                 401,
+		"/api/v1/auth/api-keys":                                   401,
+		"/api/v1/agent-instances/" + inst + "/messages?limit=200": 200,
+		"/api/v1/events":                                          200,
+	} {
+		if r := get(path); r.StatusCode != want {
+			t.Errorf("GET %s with the cookie only: %d, want %d", path, r.StatusCode, want)
+		}
+	}
+	if after := cursor(); after != before {
+		t.Fatalf("a cookie GET moved the agent's read cursor from %s to %s", before, after)
 	}
 }

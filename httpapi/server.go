@@ -192,13 +192,21 @@ func (s *Server) authed(required auth.Scope, h func(http.ResponseWriter, *http.R
 	}
 }
 
-// authenticate reads the bearer token; a GET without one may use the web
-// page's session cookie instead (the page's live updates: EventSource sends
-// no headers). Writes always need the header, so the cookie cannot be
-// turned against the API by another site.
+// cookieRoutes are the API routes the web page's session cookie opens:
+// what the page's script reads (its live updates: EventSource sends no
+// headers). Both only read. Every other route, and every read that
+// consumes (the agent's queue moves its read cursor), needs the bearer
+// header, so the cookie cannot be turned against the API by another site.
+var cookieRoutes = map[string]bool{
+	"GET /api/v1/events": true,
+	"GET /api/v1/agent-instances/{agent_instance_id}/messages": true,
+}
+
+// authenticate reads the bearer token, or on the cookieRoutes the web
+// page's session cookie.
 func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 	raw, err := auth.BearerToken(r)
-	if errors.Is(err, auth.ErrNoToken) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	if errors.Is(err, auth.ErrNoToken) && cookieRoutes[r.Pattern] {
 		if c, cerr := r.Cookie(SessionCookie); cerr == nil && c.Value != "" {
 			raw, err = c.Value, nil
 		}
