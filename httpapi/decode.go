@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/google/uuid"
@@ -35,6 +36,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, strict bool) er
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return badRequest(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		return badRequest(http.StatusRequestTimeout, "the request body took too long to arrive")
 	} else if err != nil {
 		return badRequest(http.StatusBadRequest, "could not read the request body")
 	}

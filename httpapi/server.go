@@ -6,6 +6,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -31,8 +32,15 @@ type Config struct {
 	// Ready reports whether the server can take traffic (database reachable,
 	// schema at head); nil: ping the store.
 	Ready func(context.Context) error
-	Log   *slog.Logger
+	// BodyTimeout bounds reading a request's body (DefaultBodyTimeout when
+	// zero): a client that trickles one is cut off. Waiting after the body
+	// (long polls, streams, MCP calls) is not bounded by it.
+	BodyTimeout time.Duration
+	Log         *slog.Logger
 }
+
+// DefaultBodyTimeout is Config.BodyTimeout's default.
+const DefaultBodyTimeout = 30 * time.Second
 
 // Server serves the REST API.
 type Server struct {
@@ -40,6 +48,7 @@ type Server struct {
 	verifier        *auth.Verifier
 	keys            *auth.Keys
 	streamHeartbeat time.Duration
+	bodyTimeout     time.Duration
 	ready           func(context.Context) error
 	log             *slog.Logger
 	mux             *http.ServeMux
@@ -54,6 +63,10 @@ func New(cfg Config) *Server {
 	}
 	if s.ready == nil {
 		s.ready = s.store.Ping
+	}
+	s.bodyTimeout = cfg.BodyTimeout
+	if s.bodyTimeout <= 0 {
+		s.bodyTimeout = DefaultBodyTimeout
 	}
 	s.streamHeartbeat = cfg.Heartbeat
 	if s.streamHeartbeat <= 0 {
@@ -76,6 +89,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	// No response is to be read as another type than it says.
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.boundBody(w, r)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, req: r}
 	defer func() {
 		if v := recover(); v != nil {
@@ -166,6 +180,37 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Flush and deadlines.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// boundBody gives reading r's body a deadline, lifted when the body has
+// been read (a wait after it, an MCP call's or a long poll's, is not a
+// slow body). Requests without a body get none: the server is already
+// reading ahead on their connection to notice a client that leaves.
+func (s *Server) boundBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(s.bodyTimeout)) != nil {
+		return // not a connection with deadlines (a test recorder)
+	}
+	r.Body = &liftOnEOF{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+}
+
+// liftOnEOF calls lift once, when the body has been read to its end.
+type liftOnEOF struct {
+	io.ReadCloser
+	lift func()
+	done bool
+}
+
+func (b *liftOnEOF) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.lift()
+	}
+	return n, err
+}
+
 // authed wraps h so it runs only for a bearer token whose scope covers
 // required; the principal is in the request context.
 func (s *Server) authed(required auth.Scope, h func(http.ResponseWriter, *http.Request, auth.Principal)) http.HandlerFunc {
@@ -174,6 +219,9 @@ func (s *Server) authed(required auth.Scope, h func(http.ResponseWriter, *http.R
 		if err != nil {
 			var te *auth.TokenError
 			if errors.Is(err, auth.ErrNoToken) || errors.As(err, &te) {
+				// Refused before its body is read; the connection closes
+				// rather than wait for a body nobody will read.
+				w.Header().Set("Connection", "close")
 				w.Header().Set("WWW-Authenticate", `Bearer`)
 				writeProblem(w, http.StatusUnauthorized, err.Error())
 				return

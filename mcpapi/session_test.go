@@ -57,3 +57,4 @@ func TestIdleSessionsAreClosed(t *testing.T) {
 		t.Error("/metrics has no handoff_mcp_sessions")
 	}
 }
+
