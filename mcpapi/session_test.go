@@ -57,4 +57,3 @@ func TestIdleSessionsAreClosed(t *testing.T) {
 		t.Error("/metrics has no handoff_mcp_sessions")
 	}
 }
-
