@@ -264,3 +264,46 @@ func trimJWTError(err error) string {
 	}
 	return s
 }
+
+// ErrNoLongerValid is the cause of a WhileValid context ended because its
+// principal's key was revoked, expired or deleted.
+var ErrNoLongerValid = errors.New("the key was revoked or has expired")
+
+// check reports whether p's key is still good (its row through the
+// cache, as Verify reads it): nil, ErrNoLongerValid, or a database error.
+func (v *Verifier) check(ctx context.Context, p Principal) error {
+	e, err := v.lookup(ctx, p.UserID, p.KeyID)
+	if err != nil {
+		return err
+	}
+	if !e.found || (p.KeyID != uuid.Nil && e.key.State(v.opts.Now()) != db.KeyActive) {
+		return ErrNoLongerValid
+	}
+	return nil
+}
+
+// WhileValid returns a context of ctx that ends, with cause
+// ErrNoLongerValid, once p's key is revoked, expires or is deleted: it is
+// checked every CacheTTL whatever the traffic, so a long-lived request (an
+// event stream, an MCP stream or call) stops within about that of a
+// revocation. A database error is not taken for a revocation. Call cancel
+// when done.
+func (v *Verifier) WhileValid(ctx context.Context, p Principal) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		t := time.NewTicker(v.opts.CacheTTL)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if errors.Is(v.check(ctx, p), ErrNoLongerValid) {
+					cancel(ErrNoLongerValid)
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}

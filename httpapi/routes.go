@@ -61,7 +61,7 @@ func (s *Server) routes() {
 	s.handle("POST /api/v1/agent-instances/{agent_instance_id}/messages",
 		endpoint(s, user, parsePersonMessage, s.store.CreateUserMessage, renderPersonMessage))
 	s.handle("GET /api/v1/me", endpoint(s, agent, principalItself, s.me, renderMe))
-	s.handle("GET /api/v1/events", s.authed(user, s.events))
+	s.handle("GET /api/v1/events", s.authedLong(user, s.events))
 	s.handle("POST /api/v1/webhooks", endpoint(s, user, parseCreateWebhook, s.createWebhook, renderCreatedWebhook))
 	s.handle("GET /api/v1/webhooks", endpoint(s, user, principalUser, s.store.ListWebhooks, renderWebhooks))
 	s.handle("DELETE /api/v1/webhooks/{webhook_id}", endpoint(s, user, pathRef("webhook_id"), s.deleteWebhook, renderDeleted))

@@ -80,7 +80,7 @@ func New(cfg Config) *Server {
 // authentication as the API (scope at least required; the Principal is in
 // the request context), logging, metrics and recovery.
 func (s *Server) Mount(pattern string, required auth.Scope, h http.Handler) {
-	s.mux.Handle(pattern, s.authed(required, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+	s.mux.Handle(pattern, s.authedLong(required, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 		h.ServeHTTP(w, r)
 	}))
 }
@@ -209,6 +209,17 @@ func (b *liftOnEOF) Read(p []byte) (int, error) {
 		b.lift()
 	}
 	return n, err
+}
+
+// authedLong is authed for requests that may last (streams, MCP): their
+// context ends soon after the key is revoked or expires, whatever the
+// traffic.
+func (s *Server) authedLong(required auth.Scope, h func(http.ResponseWriter, *http.Request, auth.Principal)) http.HandlerFunc {
+	return s.authed(required, func(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+		ctx, cancel := s.verifier.WhileValid(r.Context(), p)
+		defer cancel()
+		h(w, r.WithContext(ctx), p)
+	})
 }
 
 // authed wraps h so it runs only for a bearer token whose scope covers
