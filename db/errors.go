@@ -22,6 +22,9 @@ const (
 	// EForbidden: who asks may not do this (a user token minting an admin
 	// token); nothing was written.
 	EForbidden Code = "forbidden"
+	// EUnavailable: PostgreSQL could not be reached or did not answer in
+	// time; nothing may have been written, and a retry may succeed.
+	EUnavailable Code = "unavailable"
 	// EInternal: anything else; its details are logged, never sent.
 	EInternal Code = "internal"
 )
@@ -39,11 +42,16 @@ func Errorf(code Code, format string, args ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of err: EInternal unless err wraps an *Error.
+// ErrorCode returns the code of err: that of the *Error it wraps, else
+// EUnavailable for a database that cannot be reached or did not answer in
+// time, else EInternal.
 func ErrorCode(err error) Code {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
+	}
+	if unavailable(err) {
+		return EUnavailable
 	}
 	return EInternal
 }
@@ -54,6 +62,9 @@ func ErrorMessage(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Message
+	}
+	if unavailable(err) {
+		return "the database is unavailable; try again shortly"
 	}
 	return "Internal server error"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,9 @@ func NewHub(pool *pgxpool.Pool, log *slog.Logger) *Hub {
 		log = slog.Default()
 	}
 	cfg := pool.Config().ConnConfig.Copy()
+	// The listener waits for notifications as long as there are none: not
+	// the pool's bounded reads.
+	cfg.DialFunc = (&net.Dialer{KeepAlive: 5 * time.Minute}).DialContext
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
 	}

@@ -71,8 +71,13 @@ func invalidText(err error) error {
 // ConfigurePool prepares a pool's connections for the Store: uuid.UUID
 // values travel in PostgreSQL's binary form (pgx would otherwise go
 // through their text form, as driver.Valuers, on every parameter and
-// column).
-func ConfigurePool(cfg *pgxpool.Config) {
+// column), and every read and write waits at most OpTimeout.
+func ConfigurePool(cfg *pgxpool.Config, opts ...PoolOption) {
+	o := poolOptions{opTimeout: DefaultOpTimeout}
+	for _, f := range opts {
+		f(&o)
+	}
+	boundIO(cfg, o.opTimeout)
 	next := cfg.AfterConnect
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		pgxuuid.Register(conn.TypeMap())
@@ -84,11 +89,11 @@ func ConfigurePool(cfg *pgxpool.Config) {
 }
 
 // NewPool opens a pool on url configured for the Store (ConfigurePool).
-func NewPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func NewPool(ctx context.Context, url string, opts ...PoolOption) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, err
 	}
-	ConfigurePool(cfg)
+	ConfigurePool(cfg, opts...)
 	return pgxpool.NewWithConfig(ctx, cfg)
 }

@@ -27,11 +27,12 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 
 // statusOf maps a store error code to its HTTP status, once for all routes.
 var statusOf = map[db.Code]int{
-	db.ENotFound:  http.StatusNotFound,
-	db.EInvalid:   http.StatusBadRequest,
-	db.EConflict:  http.StatusConflict,
-	db.EForbidden: http.StatusForbidden,
-	db.EInternal:  http.StatusInternalServerError,
+	db.ENotFound:    http.StatusNotFound,
+	db.EInvalid:     http.StatusBadRequest,
+	db.EConflict:    http.StatusConflict,
+	db.EForbidden:   http.StatusForbidden,
+	db.EUnavailable: http.StatusServiceUnavailable,
+	db.EInternal:    http.StatusInternalServerError,
 }
 
 // writeError writes a store (or other) error as a problem; internal errors
@@ -45,6 +46,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		} else {
 			s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
+	}
+	if code == db.EUnavailable {
+		s.log.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
 	}
 	writeProblem(w, statusOf[code], db.ErrorMessage(err))
 }

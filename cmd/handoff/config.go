@@ -53,6 +53,7 @@ type serveConfig struct {
 	mcpStateless        bool
 	mcpWait             time.Duration
 	mcpSessionIdle      time.Duration
+	dbTimeout           time.Duration
 	webhookAllowPrivate bool
 	retention           db.Retention
 	logLevel            slog.Level
@@ -62,6 +63,7 @@ type serveConfig struct {
 // file) but writes and starts nothing.
 func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 	cfg := serveConfig{shutdownTimeout: 30 * time.Second, mcpWait: mcpapi.DefaultWait, mcpSessionIdle: mcpapi.DefaultSessionIdle,
+		dbTimeout: db.DefaultOpTimeout,
 		retention: db.DefaultRetention}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -100,6 +102,7 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		envBool(getenv, "HANDOFF_MCP_STATELESS", &cfg.mcpStateless),
 		envSeconds(getenv, "HANDOFF_MCP_WAIT", "50s", &cfg.mcpWait),
 		envDuration(getenv, "HANDOFF_MCP_SESSION_IDLE", "30m", &cfg.mcpSessionIdle),
+		envDuration(getenv, "HANDOFF_DB_TIMEOUT", "10s", &cfg.dbTimeout),
 		envBool(getenv, "HANDOFF_WEBHOOK_ALLOW_PRIVATE", &cfg.webhookAllowPrivate),
 		envDuration(getenv, "HANDOFF_SHUTDOWN_TIMEOUT", "30s", &cfg.shutdownTimeout),
 		envOneOf(getenv, "HANDOFF_EMBEDDED_POSTGRES", []string{"binaries", "docker"}, &cfg.embeddedPostgres),

@@ -24,8 +24,8 @@ import (
 	"github.com/handoffhq/handoff/webhook"
 )
 
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	pool, err := db.NewPool(ctx, url)
+func openPool(ctx context.Context, url string, opts ...db.PoolOption) (*pgxpool.Pool, error) {
+	pool, err := db.NewPool(ctx, url, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		}()
 		cfg.databaseURL = pg.URL
 	}
-	pool, err := openPool(ctx, cfg.databaseURL)
+	pool, err := openPool(ctx, cfg.databaseURL, db.OpTimeout(cfg.dbTimeout))
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,11 @@ type Server struct {
 type Options struct {
 	HTTP httpapi.Config
 	MCP  *mcpapi.Config
+	// DatabaseURL, when set, rewrites the fresh database's URL the server
+	// connects to (through a dbtest.Proxy, say).
+	DatabaseURL func(url string) string
+	// PoolOptions configure the server's pool.
+	PoolOptions []db.PoolOption
 }
 
 // Keys returns a fresh Ed25519 key pair.
@@ -59,6 +64,18 @@ func Keys(t testing.TB) *auth.Keys {
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
 	pool := dbtest.Pool(t)
+	if opts.DatabaseURL != nil || len(opts.PoolOptions) > 0 {
+		url := dbtest.URL(t)
+		if opts.DatabaseURL != nil {
+			url = opts.DatabaseURL(url)
+		}
+		p, err := db.NewPool(context.Background(), url, opts.PoolOptions...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		pool = p
+	}
 	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)))
 	keys := Keys(t)
 	log := slog.New(slog.DiscardHandler)
