@@ -14,8 +14,6 @@ const MaxGitDiffChars = 1 << 20
 const gitDiffTruncatedMarker = "\n\n... [TRUNCATED - DIFF TOO LARGE] ..."
 
 var (
-	diffHeader = regexp.MustCompile(`(?m)^diff --git`)
-	diffIndex  = regexp.MustCompile(`(?m)^index [a-f0-9]+\.\.[a-f0-9]+|^new file mode`)
 	diffOld    = regexp.MustCompile(`(?m)^--- `)
 	diffNew    = regexp.MustCompile(`(?m)^\+\+\+ `)
 	diffHunk   = regexp.MustCompile(`(?m)^@@[ \-+,0-9]+@@`)
@@ -23,12 +21,12 @@ var (
 	base64Body = regexp.MustCompile(`^[A-Za-z0-9+/]*={0,2}$`)
 )
 
-// IsValidGitDiff reports whether s looks like the output of git diff: a
-// header, an index or new-file line, the ---/+++ pair, a hunk header and at
-// least one context, added or removed line.
+// IsValidGitDiff reports whether s looks like a diff in unified form: the
+// ---/+++ pair, a hunk header and at least one context, added or removed
+// line. git diff's output (a diff --git header, an index or new-file
+// line) and diff -u's (file headers only) both are.
 func IsValidGitDiff(s string) bool {
-	return diffHeader.MatchString(s) && diffIndex.MatchString(s) &&
-		diffOld.MatchString(s) && diffNew.MatchString(s) &&
+	return diffOld.MatchString(s) && diffNew.MatchString(s) &&
 		diffHunk.MatchString(s) && diffLine.MatchString(s)
 }
 

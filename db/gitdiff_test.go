@@ -42,6 +42,7 @@ func TestSanitizeGitDiff(t *testing.T) {
 		{"base64", ptr(base64.StdEncoding.EncodeToString([]byte(validDiff))), ptr(validDiff), true},
 		{"base64 of empty clears", ptr(base64.StdEncoding.EncodeToString([]byte("  "))), nil, true},
 		{"invalid ignored", ptr("fixed the bug"), nil, false},
+		{"diff -u form", ptr(unifiedDiff), ptr(unifiedDiff), true},
 		{"no hunk ignored", ptr("diff --git a/x b/x\nindex 1..2\n--- a/x\n+++ b/x\n"), nil, false},
 		{"base64 of garbage ignored", ptr(base64.StdEncoding.EncodeToString([]byte("hello"))), nil, false},
 	}
@@ -95,3 +96,6 @@ func FuzzSanitizeGitDiff(f *testing.F) {
 		}
 	})
 }
+
+// unifiedDiff is diff -u output: file headers, no git header or index.
+const unifiedDiff = "--- main.go.orig\t2026-11-25 10:00:00\n+++ main.go\t2026-11-25 10:01:00\n@@ -1,3 +1,3 @@\n package main\n-var x = 1\n+var x = 2"

@@ -66,9 +66,10 @@ These are shown once; keep them somewhere safe.
 
   Agent key:  %s
 
-  MCP client config (Claude Code .mcp.json, Cursor, Claude Desktop):
+  MCP client config for Claude Code's .mcp.json (for Cursor, Claude
+  Desktop or your own agent, change X-Client-Type: it names the agent):
   {"mcpServers": {"handoff": {"type": "http", "url": "%s/mcp/",
-    "headers": {"Authorization": "Bearer %s"}}}}
+    "headers": {"Authorization": "Bearer %s", "X-Client-Type": "Claude Code"}}}}
 
 `, dataDir, base, userKey, agentKey, base, agentKey)
 	return os.WriteFile(marker, []byte(u.ID.String()+"\n"), 0o600)

@@ -181,6 +181,9 @@ func mcpConfigWorks(t *testing.T, printed, addr string) {
 	if !ok || srv.Type != "http" {
 		t.Fatalf("MCP config %+v", cfg)
 	}
+	if srv.Headers["X-Client-Type"] == "" {
+		t.Errorf("the printed MCP config does not name the client type: %+v", srv.Headers)
+	}
 	_, port, _ := net.SplitHostPort(addr)
 	url := strings.Replace(srv.URL, "localhost:"+port, addr, 1)
 	h := http.Header{}
