@@ -54,6 +54,7 @@ const usage = `usage:
   handoff send TEXT | ask QUESTION | end   [--url U] [--key K] [--instance ID]   (an agent, from a shell)
   handoff mcp-stdio [--url U] [--api-key K] [--client-type T]   (MCP on stdio, proxying a server's /mcp/)
   handoff bench send|answer|waiters [flags]   (load on a server on this machine)
+  handoff version
   handoff healthcheck [--url http://127.0.0.1:PORT/readyz]   (exit 0 when the server is ready)`
 
 func main() {
@@ -115,6 +116,8 @@ func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return endCmd(ctx, rest, getenv, stdout)
 	case cmd == "bench":
 		return benchCmd(ctx, rest, getenv, stdout)
+	case cmd == "version" || cmd == "--version":
+		return versionCmd(stdout)
 	case cmd == "healthcheck":
 		return healthcheck(ctx, rest, getenv, stdout)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":

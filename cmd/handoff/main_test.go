@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -254,5 +255,14 @@ func TestOperatorFlowAndGracefulShutdown(t *testing.T) {
 	}
 	if code, _, stderr := cli(t, kv, "token", "revoke", uuid.NewString()); code != exitFail || !strings.Contains(stderr, "API key not found") {
 		t.Fatalf("revoke unknown: %d %q", code, stderr)
+	}
+}
+
+// handoff version prints the build's version and Go's, as the MCP server
+// reports it.
+func TestVersion(t *testing.T) {
+	code, out, _ := cli(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "handoff "+version()+" ") || !strings.Contains(out, runtime.Version()) {
+		t.Fatalf("version: %d %q", code, out)
 	}
 }

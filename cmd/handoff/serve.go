@@ -134,7 +134,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		Log: log,
 	})
 	mcp := mcpapi.New(mcpapi.Config{Store: store, Wait: cfg.mcpWait, Stateless: cfg.mcpStateless,
-		SessionIdle: cfg.mcpSessionIdle, Log: log})
+		SessionIdle: cfg.mcpSessionIdle, Version: version(), Log: log})
 	for pattern, h := range mcp.Routes() {
 		api.Mount(pattern, auth.ScopeAgent, h)
 	}

@@ -33,6 +33,6 @@ func serveStdio(ctx context.Context, args []string, getenv env, in io.ReadCloser
 	// stdout is the MCP transport: the go-sdk's warnings go to stderr.
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return mcpproxy.Run(ctx, mcpproxy.Config{
-		Endpoint: strings.TrimRight(cfg.url, "/") + "/mcp/", Header: h, Log: log,
+		Endpoint: strings.TrimRight(cfg.url, "/") + "/mcp/", Header: h, Log: log, Version: version(),
 	}, &mcp.IOTransport{Reader: in, Writer: out})
 }

@@ -161,3 +161,23 @@ func TestMCPStdioBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// A bridge that cannot start says why in one line: no server there, or a
+// key the server refuses.
+func TestMCPStdioSaysWhyItCannotStart(t *testing.T) {
+	srv := testserver.New(t, testserver.Options{MCP: &mcpapi.Config{}})
+	gone := testserver.New(t, testserver.Options{})
+	gone.TS.Close() // a port nobody listens on any more
+	for _, c := range []struct{ url, key, want string }{
+		{gone.URL, "x", "connection refused (is it running? check HANDOFF_URL)"},
+		{srv.URL, "not-a-token", "refused the API key (401): check HANDOFF_API_KEY"},
+	} {
+		inR, _, _ := os.Pipe()
+		_, outW, _ := os.Pipe()
+		err := serveStdio(context.Background(), nil, envOf(map[string]string{"HANDOFF_URL": c.url, "HANDOFF_API_KEY": c.key}),
+			inR, outW, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s with key %q: %v, want one line with %q", c.url, c.key, err, c.want)
+		}
+	}
+}

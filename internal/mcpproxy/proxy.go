@@ -10,10 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -105,7 +108,7 @@ func (p *proxy) session(ctx context.Context) (*mcp.ClientSession, error) {
 		Endpoint: p.cfg.Endpoint, HTTPClient: p.http, DisableStandaloneSSE: true,
 	}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", p.cfg.Endpoint, err)
+		return nil, explain(p.cfg.Endpoint, err)
 	}
 	p.cs = cs
 	return cs, nil
@@ -237,4 +240,25 @@ func (rt headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header[k] = v
 	}
 	return rt.next.RoundTrip(r)
+}
+
+// explain turns a failed connect into one line an operator can act on:
+// the server is not there, does not answer, or refuses the key.
+func explain(endpoint string, err error) error {
+	var dns *net.DNSError
+	var ne net.Error
+	msg := err.Error()
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("cannot reach the handoff server at %s: connection refused (is it running? check HANDOFF_URL)", endpoint)
+	case errors.As(err, &dns):
+		return fmt.Errorf("cannot reach the handoff server at %s: no such host %q (check HANDOFF_URL)", endpoint, dns.Name)
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("the handoff server at %s did not answer in time", endpoint)
+	case strings.Contains(msg, "401") || strings.Contains(msg, "Unauthorized"):
+		return fmt.Errorf("the handoff server at %s refused the API key (401): check HANDOFF_API_KEY", endpoint)
+	case strings.Contains(msg, "403") || strings.Contains(msg, "Forbidden"):
+		return fmt.Errorf("the handoff server at %s refused the API key's scope (403): use an agent key", endpoint)
+	}
+	return fmt.Errorf("cannot connect to the handoff server at %s: %w", endpoint, err)
 }
