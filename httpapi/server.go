@@ -8,9 +8,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +40,15 @@ type Config struct {
 	// zero): a client that trickles one is cut off. Waiting after the body
 	// (long polls, streams, MCP calls) is not bounded by it.
 	BodyTimeout time.Duration
-	Log         *slog.Logger
+	// PublicURL is where people and agents reach this server. The MCP
+	// endpoints answer only requests addressed to its host or to loopback
+	// (and, from browsers, only its origin or loopback's): a web page
+	// cannot reach them through DNS rebinding. Empty: loopback only.
+	PublicURL string
+	// TrustedProxies may set X-Forwarded-Proto (a TLS reverse proxy in
+	// front); from anyone else it is ignored.
+	TrustedProxies []netip.Prefix
+	Log            *slog.Logger
 }
 
 // DefaultBodyTimeout is Config.BodyTimeout's default.
@@ -49,6 +61,9 @@ type Server struct {
 	keys            *auth.Keys
 	streamHeartbeat time.Duration
 	bodyTimeout     time.Duration
+	publicHost      string // host[:port] of PublicURL, lower case
+	publicOrigin    string
+	trustedProxies  []netip.Prefix
 	ready           func(context.Context) error
 	log             *slog.Logger
 	mux             *http.ServeMux
@@ -64,6 +79,10 @@ func New(cfg Config) *Server {
 	if s.ready == nil {
 		s.ready = s.store.Ping
 	}
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
+		s.publicHost, s.publicOrigin = strings.ToLower(u.Host), strings.ToLower(u.Scheme+"://"+u.Host)
+	}
+	s.trustedProxies = cfg.TrustedProxies
 	s.bodyTimeout = cfg.BodyTimeout
 	if s.bodyTimeout <= 0 {
 		s.bodyTimeout = DefaultBodyTimeout
@@ -81,6 +100,10 @@ func New(cfg Config) *Server {
 // the request context), logging, metrics and recovery.
 func (s *Server) Mount(pattern string, required auth.Scope, h http.Handler) {
 	s.mux.Handle(pattern, s.authedLong(required, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+		if detail := s.foreignAddress(r); detail != "" {
+			writeProblem(w, http.StatusForbidden, detail)
+			return
+		}
 		h.ServeHTTP(w, r)
 	}))
 }
@@ -179,6 +202,66 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach Flush and deadlines.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// foreignAddress says why r may come through DNS rebinding (a name that
+// resolves to this server but is not its own): its Host is neither the
+// public URL's host nor a loopback name, or its Origin (sent by browsers)
+// is neither the public URL's origin nor a loopback one. "" lets it pass.
+func (s *Server) foreignAddress(r *http.Request) string {
+	host := strings.ToLower(r.Host)
+	if host != s.publicHost && !loopbackHost(host) {
+		return "requests to this endpoint must be addressed to " + s.allowedHosts() + ", not " + host
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(strings.ToLower(o))
+		if err != nil || (strings.ToLower(o) != s.publicOrigin && !loopbackHost(u.Host)) {
+			return "requests from the origin " + o + " are not accepted here"
+		}
+	}
+	return ""
+}
+
+func (s *Server) allowedHosts() string {
+	if s.publicHost == "" {
+		return "a loopback address"
+	}
+	return s.publicHost + " or a loopback address"
+}
+
+// loopbackHost reports whether host[:port] names this machine's loopback.
+func loopbackHost(hostport string) bool {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	h = strings.Trim(h, "[]")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// forwardedHTTPS reports whether r reached us over HTTPS: directly, or
+// through a trusted proxy that says so in X-Forwarded-Proto.
+func (s *Server) forwardedHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if r.Header.Get("X-Forwarded-Proto") != "https" {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.trustedProxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
+}
 
 // boundBody gives reading r's body a deadline, lifted when the body has
 // been read (a wait after it, an MCP call's or a long poll's, is not a

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,8 +38,14 @@ type serveConfig struct {
 	embedded    bool   // no DATABASE_URL: a private PostgreSQL in dataDir
 	databaseURL string // DATABASE_URL, or set once the embedded PostgreSQL runs
 	port        int
-	publicURL   string
-	pprofAddr   string
+	// listen is the address served (host:port): --listen/HANDOFF_LISTEN,
+	// else loopback for the embedded default (a private, single-person
+	// setup) and every interface with DATABASE_URL (a deployment).
+	listen          string
+	tlsCert, tlsKey string
+	trustedProxies  []netip.Prefix
+	publicURL       string
+	pprofAddr       string
 
 	// keys are the JWT keys of the environment, or nil for the embedded
 	// default's own, which loadKeys makes in keySource.dir on the first
@@ -69,8 +77,11 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 	fs.SetOutput(io.Discard)
 	stateless := fs.Bool("mcp-stateless", false, "serve MCP without sessions (as HANDOFF_MCP_STATELESS=1)")
 	fs.StringVar(&cfg.dataDir, "data-dir", getenv("HANDOFF_DATA_DIR"), "the embedded default's state directory")
+	fs.StringVar(&cfg.listen, "listen", getenv("HANDOFF_LISTEN"), "the address to serve, host:port")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", getenv("HANDOFF_TLS_CERT"), "serve HTTPS with this certificate (PEM)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", getenv("HANDOFF_TLS_KEY"), "and this private key (PEM)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return cfg, usagef("serve takes only --mcp-stateless and --data-dir; it is configured by the environment (see handoff help)")
+		return cfg, usagef("serve takes only --mcp-stateless, --data-dir, --listen, --tls-cert and --tls-key; the rest is configured by the environment (see handoff help)")
 	}
 	dataDirSet := cfg.dataDir != ""
 	if !dataDirSet {
@@ -83,6 +94,28 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 	cfg.embedded = cfg.databaseURL == ""
 	if cfg.port, err = listenPort(getenv); err != nil {
 		return cfg, err
+	}
+	if cfg.listen == "" {
+		host := ""
+		if cfg.embedded {
+			host = "127.0.0.1"
+		}
+		cfg.listen = net.JoinHostPort(host, strconv.Itoa(cfg.port))
+	} else if _, p, err := net.SplitHostPort(cfg.listen); err != nil {
+		return cfg, usagef("--listen/HANDOFF_LISTEN must be host:port (e.g. 127.0.0.1:8080 or :8080), not %q", cfg.listen)
+	} else if n, err := strconv.Atoi(p); err == nil {
+		cfg.port = n
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return cfg, usagef("--tls-cert and --tls-key go together")
+	}
+	if cfg.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey); err != nil {
+			return cfg, usagef("--tls-cert/--tls-key: %v", err)
+		}
+	}
+	if cfg.trustedProxies, err = parsePrefixes(getenv("HANDOFF_TRUSTED_PROXIES")); err != nil {
+		return cfg, usagef("HANDOFF_TRUSTED_PROXIES: %v", err)
 	}
 	// Key files in the data dir: the embedded default's, and with
 	// DATABASE_URL those of a data dir given explicitly (the container
@@ -123,7 +156,11 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 	}
 	cfg.publicURL = getenv("HANDOFF_PUBLIC_URL")
 	if cfg.publicURL == "" {
-		cfg.publicURL = fmt.Sprintf("http://localhost:%d", cfg.port)
+		scheme := "http"
+		if cfg.tlsCert != "" {
+			scheme = "https"
+		}
+		cfg.publicURL = fmt.Sprintf("%s://localhost:%d", scheme, cfg.port)
 	}
 	return cfg, nil
 }
@@ -385,4 +422,26 @@ func envLogLevel(getenv env, name string, dst *slog.Level) error {
 		return err
 	}
 	return dst.UnmarshalText([]byte(v))
+}
+
+// parsePrefixes reads a comma-separated list of CIDR prefixes or single
+// addresses.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

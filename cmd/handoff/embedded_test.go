@@ -44,7 +44,10 @@ func startServe(t *testing.T, dataDir string, extra map[string]string) (addr str
 		seen = append(seen, sc.Text())
 		var line struct{ Msg, Addr string }
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "handoff listening" {
-			_, port, _ := net.SplitHostPort(line.Addr)
+			host, port, _ := net.SplitHostPort(line.Addr)
+			if _, ok := extra["HANDOFF_LISTEN"]; !ok && host != "127.0.0.1" {
+				t.Errorf("the embedded default listens on %s, want loopback only", line.Addr)
+			}
 			addr = "127.0.0.1:" + port
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -121,6 +120,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	store := db.NewStore(pool, db.WithHub(hub), db.WithJobs(jobs), db.WithWebhookPolicy(cfg.webhookAllowPrivate))
 	db.ReportPool(pool)
 	api := httpapi.New(httpapi.Config{
+		PublicURL: cfg.publicURL, TrustedProxies: cfg.trustedProxies,
 		Store:    store,
 		Verifier: auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
 		Keys:     cfg.keys,
@@ -149,7 +149,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		go func() { _ = http.Serve(pl, pprofMux()) }()
 		log.Info("pprof listening", "addr", pl.Addr().String())
 	}
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.port))
+	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
 	}
@@ -172,10 +172,16 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		defer cancel()
 		_ = jobs.Stop(sctx)
 	}()
-	log.Info("handoff listening", "addr", ln.Addr().String(), "alg", cfg.keys.Alg,
+	log.Info("handoff listening", "addr", ln.Addr().String(), "tls", cfg.tlsCert != "", "alg", cfg.keys.Alg,
 		"mcp_stateless", cfg.mcpStateless, "mcp_wait", cfg.mcpWait.String())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cfg.tlsCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
