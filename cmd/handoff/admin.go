@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/handoffhq/handoff/internal/embedpg"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -29,11 +31,22 @@ func flags(name string, args []string, define func(*flag.FlagSet)) (*flag.FlagSe
 }
 
 // withStore runs fn on a store at DATABASE_URL (no migration: the operator
-// runs handoff migrate, or serve does it).
+// runs handoff migrate, or serve does it); without DATABASE_URL, on the
+// default mode's private PostgreSQL of the data dir (HANDOFF_DATA_DIR, or
+// serve's default): the running one of a serve, or one started for the
+// command and stopped after it.
 func withStore(ctx context.Context, getenv env, fn func(*db.Store, *pgxpool.Pool) error) error {
-	url, err := databaseURL(getenv, true)
+	url, err := databaseURL(getenv, false)
 	if err != nil {
 		return err
+	}
+	if url == "" {
+		dataDir := dataDirOf(getenv)
+		var stop func()
+		if url, stop, err = privateDatabase(ctx, getenv, dataDir); err != nil {
+			return err
+		}
+		defer stop()
 	}
 	pool, err := openPool(ctx, url)
 	if err != nil {
@@ -161,11 +174,7 @@ func tokenIssue(ctx context.Context, args []string, getenv env, stdout io.Writer
 		d := int(expires / (24 * time.Hour))
 		days = &d
 	}
-	src := readKeySource(getenv, "")
-	if err := src.signing(" (PEM text or a file path); tokens are signed with it"); err != nil {
-		return err
-	}
-	keys, err := loadKeys(src)
+	keys, err := signingKeys(getenv)
 	if err != nil {
 		return err
 	}
@@ -238,4 +247,99 @@ func fmtTime(t *time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// dataDirOf is the data dir of the default mode: HANDOFF_DATA_DIR, else
+// serve's default.
+func dataDirOf(getenv env) string {
+	if d := getenv("HANDOFF_DATA_DIR"); d != "" {
+		return d
+	}
+	return defaultDataDir(getenv)
+}
+
+// privateDatabase returns the URL of dataDir's private PostgreSQL: that of
+// a running serve, or one started now (stop stops it).
+func privateDatabase(ctx context.Context, getenv env, dataDir string) (string, func(), error) {
+	pgDir := filepath.Join(dataDir, "postgres")
+	if u, ok := embedpg.Running(pgDir); ok {
+		return u, func() {}, nil
+	}
+	if _, err := os.Stat(filepath.Join(pgDir, "pgdata", "PG_VERSION")); err != nil {
+		return "", nil, usagef("DATABASE_URL is not set, and %s has no database yet: start handoff serve once (or set DATABASE_URL)", dataDir)
+	}
+	lock, err := embedpg.LockDir(dataDir)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg := serveConfig{dataDir: dataDir, postgresImage: getenv("HANDOFF_POSTGRES_IMAGE")}
+	if cfg.postgresImage == "" {
+		cfg.postgresImage = "postgres:17-alpine"
+	}
+	pg, err := startEmbedded(ctx, cfg, nil)
+	if err != nil {
+		lock.Unlock()
+		return "", nil, err
+	}
+	return pg.URL, func() { _ = pg.Stop(); lock.Unlock() }, nil
+}
+
+// signingKeys are the keys tokens are signed with: JWT_PRIVATE_KEY (and
+// JWT_PUBLIC_KEY), else, for the default mode or an explicit data dir,
+// the key files serve made there.
+func signingKeys(getenv env) (*auth.Keys, error) {
+	src := readKeySource(getenv, "")
+	if !src.fromEnv() && (getenv("DATABASE_URL") == "" || getenv("HANDOFF_DATA_DIR") != "") {
+		dir := filepath.Join(dataDirOf(getenv), "keys")
+		if _, err := os.Stat(filepath.Join(dir, auth.PrivateKeyFile)); err != nil {
+			return nil, usagef("JWT_PRIVATE_KEY is not set, and %s has no keys yet: start handoff serve once", dir)
+		}
+		src.dir = dir
+	}
+	if err := src.signing(" (PEM text or a file path); tokens are signed with it"); src.dir == "" && err != nil {
+		return nil, err
+	}
+	return loadKeys(src)
+}
+
+// handoff signin-link: a fresh sign-in link for the web page, for the
+// first start's user or --user.
+func signinLink(ctx context.Context, args []string, getenv env, stdout io.Writer) error {
+	var userFlag string
+	if _, err := flags("signin-link", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&userFlag, "user", "", "the user (default: the one the first start made)")
+	}); err != nil {
+		return err
+	}
+	if userFlag == "" {
+		b, err := os.ReadFile(filepath.Join(dataDirOf(getenv), firstRunMarker))
+		if err != nil {
+			return usagef("signin-link needs --user ID (no first start recorded in %s)", dataDirOf(getenv))
+		}
+		userFlag = strings.TrimSpace(string(b))
+	}
+	userID, err := uuid.Parse(userFlag)
+	if err != nil {
+		return usagef("--user must be a user id, not %q", userFlag)
+	}
+	keys, err := signingKeys(getenv)
+	if err != nil {
+		return err
+	}
+	base := getenv("HANDOFF_PUBLIC_URL")
+	if base == "" {
+		port, err := listenPort(getenv)
+		if err != nil {
+			return err
+		}
+		base = fmt.Sprintf("http://localhost:%d", port)
+	}
+	return withStore(ctx, getenv, func(s *db.Store, _ *pgxpool.Pool) error {
+		tok, _, err := auth.IssueToken(ctx, s, keys, auth.OperatorRequest(userID, "web sign-in", auth.ScopeUser))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s/#token=%s\n", strings.TrimRight(base, "/"), tok)
+		return nil
+	})
 }

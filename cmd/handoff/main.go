@@ -54,6 +54,7 @@ const usage = `usage:
   handoff send TEXT | ask QUESTION | end   [--url U] [--key K] [--instance ID]   (an agent, from a shell)
   handoff mcp-stdio [--url U] [--api-key K] [--client-type T]   (MCP on stdio, proxying a server's /mcp/)
   handoff bench send|answer|waiters [flags]   (load on a server on this machine)
+  handoff signin-link [--user ID]   (a fresh sign-in link for the web page)
   handoff version
   handoff healthcheck [--url http://127.0.0.1:PORT/readyz]   (exit 0 when the server is ready)`
 
@@ -116,6 +117,8 @@ func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return endCmd(ctx, rest, getenv, stdout)
 	case cmd == "bench":
 		return benchCmd(ctx, rest, getenv, stdout)
+	case cmd == "signin-link":
+		return signinLink(ctx, rest, getenv, stdout)
 	case cmd == "version" || cmd == "--version":
 		return versionCmd(stdout)
 	case cmd == "healthcheck":

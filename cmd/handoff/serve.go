@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/handoffhq/handoff/internal/embedpg"
 	"io"
 	"log/slog"
 	"net"
@@ -67,6 +68,13 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	if cfg.embedded {
+		// One process runs a data dir's PostgreSQL; a serve that died
+		// (kill -9) left it running, and this start stops it first.
+		lock, err := embedpg.LockDir(cfg.dataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
 		pg, err := startEmbedded(ctx, cfg, log)
 		if err != nil {
 			return err

@@ -86,7 +86,9 @@ type Server struct {
 
 // Start starts (initialising on first use) a PostgreSQL whose data lives
 // in dir/pgdata, with binaries from binDir. The password of its loopback
-// port is kept in dir/pgpass (mode 0600).
+// port is kept in dir/pgpass (mode 0600). The caller holds dir's parent's
+// Lock: a server still running on dir/pgdata is an orphan of a handoff
+// process that died, and is stopped first.
 func Start(ctx context.Context, binDir, dir string, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -97,6 +99,12 @@ func Start(ctx context.Context, binDir, dir string, log *slog.Logger) (*Server, 
 	data := filepath.Join(dir, "pgdata")
 	cred, owner, err := runAs()
 	if err != nil {
+		return nil, err
+	}
+	if err := reachable(dir, owner); err != nil {
+		return nil, err
+	}
+	if err := stopOrphan(data); err != nil {
 		return nil, err
 	}
 	pass, err := password(filepath.Join(dir, "pgpass"))
