@@ -67,6 +67,9 @@ type pageData struct {
 	EventsFrom string
 	InstanceID string
 	Error      string
+	// UserID is the signed-in person's (the page's script compares a
+	// sign-in link's account with it).
+	UserID string
 
 	Waiting, Others []db.InstanceInfo
 
@@ -195,7 +198,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	d := pageData{Title: "Sessions", SignedIn: true, CSRF: csrfToken(tok), EventsFrom: from}
+	d := pageData{Title: "Sessions", SignedIn: true, CSRF: csrfToken(tok), EventsFrom: from, UserID: p.UserID.String()}
 	for _, it := range items {
 		if it.Status == db.AgentStatusAWAITINGINPUT {
 			d.Waiting = append(d.Waiting, it)
@@ -250,7 +253,7 @@ func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSessi
 		s.writeError(w, r, err)
 		return
 	}
-	d := pageData{Title: inst.AgentTypeName, SignedIn: true, CSRF: ws.csrf, InstanceID: id.String(),
+	d := pageData{Title: inst.AgentTypeName, SignedIn: true, CSRF: ws.csrf, InstanceID: id.String(), UserID: ws.p.UserID.String(),
 		Instance: &inst, Messages: msgs, CanReply: inst.Status != db.AgentStatusCOMPLETED, EventsFrom: from}
 	if len(msgs) > 0 {
 		d.AfterSeq = msgs[len(msgs)-1].Seq
@@ -312,7 +315,7 @@ func (s *Server) renderKeys(w http.ResponseWriter, r *http.Request, ws webSessio
 		s.writeError(w, r, err)
 		return
 	}
-	s.render(w, r, status, "keys", pageData{Title: "API keys", SignedIn: true, CSRF: ws.csrf, Keys: keys,
+	s.render(w, r, status, "keys", pageData{Title: "API keys", SignedIn: true, CSRF: ws.csrf, Keys: keys, UserID: ws.p.UserID.String(),
 		NewToken: newToken, Error: errMsg})
 }
 

@@ -6,12 +6,43 @@
   var page = document.body.dataset.page;
   // A sign-in link (printed at first start) carries the token after "#",
   // which never reaches the server's logs: fill the form and send it.
-  if (page === "login" && location.hash.indexOf("#token=") === 0) {
-    var field = document.getElementById("token");
-    field.value = decodeURIComponent(location.hash.slice(7));
+  if (location.hash.indexOf("#token=") === 0) {
+    var token = decodeURIComponent(location.hash.slice(7));
     history.replaceState(null, "", location.pathname);
-    field.form.submit();
-    return;
+    if (page === "login") {
+      var field = document.getElementById("token");
+      field.value = token;
+      field.form.submit();
+      return;
+    }
+    // Already signed in: a link for another account switches only if the
+    // person says so.
+    var current = document.body.dataset.user;
+    if (current && subjectOf(token) !== current &&
+        window.confirm("This link signs in to another account. Leave the account you are signed in to and switch?")) {
+      var form = document.createElement("form");
+      form.method = "post";
+      form.action = "/login";
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "token";
+      input.value = token;
+      form.appendChild(input);
+      document.body.appendChild(form);
+      form.submit();
+      return;
+    }
+  }
+
+  // subjectOf reads a token's user (its sub) without trusting it: only to
+  // tell whether a link is for the account already signed in.
+  function subjectOf(tok) {
+    try {
+      var part = tok.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      return JSON.parse(atob(part + "===".slice((part.length + 3) % 4))).sub || "";
+    } catch (e) {
+      return "";
+    }
   }
   if (page !== "list" && page !== "session") return;
   var instance = document.body.dataset.instance;
