@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
@@ -34,22 +33,7 @@ func TestBrowserSigninLinkAsksBeforeSwitching(t *testing.T) {
 	bobID, _ := a.newUser()
 	bob, bob2 := a.tokenFor(bobID, auth.ScopeUser), a.tokenFor(bobID, auth.ScopeUser)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.WindowSize(390, 844))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
-	defer cancel()
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	ctx, run := newBrowser(t, exe, 390, 844)
 	signedInAs := func() string {
 		t.Helper()
 		u, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.user || ""`))
