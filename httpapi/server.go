@@ -48,7 +48,12 @@ type Config struct {
 	// TrustedProxies may set X-Forwarded-Proto (a TLS reverse proxy in
 	// front); from anyone else it is ignored.
 	TrustedProxies []netip.Prefix
-	Log            *slog.Logger
+	// MaxConnsPerClient caps the connections one client (an IPv4 address,
+	// an IPv6 /64) may hold open at once, through Listener; 0: no cap.
+	// Behind a reverse proxy every connection comes from the proxy: leave
+	// it off there (the proxy caps clients).
+	MaxConnsPerClient int
+	Log               *slog.Logger
 }
 
 // DefaultBodyTimeout is Config.BodyTimeout's default.
@@ -56,18 +61,19 @@ const DefaultBodyTimeout = 30 * time.Second
 
 // Server serves the REST API.
 type Server struct {
-	store           *db.Store
-	verifier        *auth.Verifier
-	keys            *auth.Keys
-	streamHeartbeat time.Duration
-	bodyTimeout     time.Duration
-	publicHost      string // host[:port] of PublicURL, lower case
-	publicOrigin    string
-	trustedProxies  []netip.Prefix
-	ready           func(context.Context) error
-	log             *slog.Logger
-	mux             *http.ServeMux
-	patterns        []string
+	store             *db.Store
+	verifier          *auth.Verifier
+	keys              *auth.Keys
+	streamHeartbeat   time.Duration
+	bodyTimeout       time.Duration
+	publicHost        string // host[:port] of PublicURL, lower case
+	publicOrigin      string
+	trustedProxies    []netip.Prefix
+	maxConnsPerClient int
+	ready             func(context.Context) error
+	log               *slog.Logger
+	mux               *http.ServeMux
+	patterns          []string
 }
 
 // New returns the REST API as an http.Handler.
@@ -83,6 +89,7 @@ func New(cfg Config) *Server {
 		s.publicHost, s.publicOrigin = strings.ToLower(u.Host), strings.ToLower(u.Scheme+"://"+u.Host)
 	}
 	s.trustedProxies = cfg.TrustedProxies
+	s.maxConnsPerClient = cfg.MaxConnsPerClient
 	s.bodyTimeout = cfg.BodyTimeout
 	if s.bodyTimeout <= 0 {
 		s.bodyTimeout = DefaultBodyTimeout

@@ -128,7 +128,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	store := db.NewStore(pool, db.WithHub(hub), db.WithJobs(jobs), db.WithWebhookPolicy(cfg.webhookAllowPrivate))
 	db.ReportPool(pool)
 	api := httpapi.New(httpapi.Config{
-		PublicURL: cfg.publicURL, TrustedProxies: cfg.trustedProxies,
+		PublicURL: cfg.publicURL, TrustedProxies: cfg.trustedProxies, MaxConnsPerClient: cfg.maxConnsPerClient,
 		Store:    store,
 		Verifier: auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
 		Keys:     cfg.keys,
@@ -185,10 +185,10 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.tlsCert != "" {
-			errc <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+			errc <- srv.ServeTLS(api.Listener(ln), cfg.tlsCert, cfg.tlsKey)
 			return
 		}
-		errc <- srv.Serve(ln)
+		errc <- srv.Serve(api.Listener(ln))
 	}()
 	select {
 	case err := <-errc:
