@@ -86,7 +86,8 @@ func New(cfg Config) *Server {
 		s.ready = s.store.Ping
 	}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
-		s.publicHost, s.publicOrigin = strings.ToLower(u.Host), strings.ToLower(u.Scheme+"://"+u.Host)
+		s.publicHost = withoutDefaultPort(strings.ToLower(u.Host))
+		s.publicOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
 	}
 	s.trustedProxies = cfg.TrustedProxies
 	s.maxConnsPerClient = cfg.MaxConnsPerClient
@@ -215,7 +216,7 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 // public URL's host nor a loopback name, or its Origin (sent by browsers)
 // is neither the public URL's origin nor a loopback one. "" lets it pass.
 func (s *Server) foreignAddress(r *http.Request) string {
-	host := strings.ToLower(r.Host)
+	host := withoutDefaultPort(strings.ToLower(r.Host))
 	if host != s.publicHost && !loopbackHost(host) {
 		return "requests to this endpoint must be addressed to " + s.allowedHosts() + ", not " + host
 	}
@@ -233,6 +234,12 @@ func (s *Server) allowedHosts() string {
 		return "a loopback address"
 	}
 	return s.publicHost + " or a loopback address"
+}
+
+// withoutDefaultPort drops :80 and :443 from host:port, so a Host header
+// with the scheme's default port names the same host as one without.
+func withoutDefaultPort(hostport string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(hostport, ":443"), ":80")
 }
 
 // loopbackHost reports whether host[:port] names this machine's loopback.
