@@ -40,6 +40,13 @@ type Config struct {
 	// zero): a client that trickles one is cut off. Waiting after the body
 	// (long polls, streams, MCP calls) is not bounded by it.
 	BodyTimeout time.Duration
+	// HeaderTimeout bounds reading a request's headers, IdleTimeout a
+	// kept-alive connection without a request (DefaultHeaderTimeout,
+	// DefaultIdleTimeout when zero); HTTPServer applies them.
+	HeaderTimeout, IdleTimeout time.Duration
+	// MaxConnsPerClient caps the connections one client address may hold
+	// open (0: no cap); Listener applies it.
+	MaxConnsPerClient int
 	// PublicURL is where people and agents reach this server. The MCP
 	// endpoints answer only requests addressed to its host or to loopback
 	// (and, from browsers, only its origin or loopback's): a web page
@@ -56,18 +63,21 @@ const DefaultBodyTimeout = 30 * time.Second
 
 // Server serves the REST API.
 type Server struct {
-	store           *db.Store
-	verifier        *auth.Verifier
-	keys            *auth.Keys
-	streamHeartbeat time.Duration
-	bodyTimeout     time.Duration
-	publicHost      string // host[:port] of PublicURL, lower case
-	publicOrigin    string
-	trustedProxies  []netip.Prefix
-	ready           func(context.Context) error
-	log             *slog.Logger
-	mux             *http.ServeMux
-	patterns        []string
+	store             *db.Store
+	verifier          *auth.Verifier
+	keys              *auth.Keys
+	streamHeartbeat   time.Duration
+	bodyTimeout       time.Duration
+	headerTimeout     time.Duration
+	idleTimeout       time.Duration
+	maxConnsPerClient int
+	publicHost        string // host[:port] of PublicURL, lower case
+	publicOrigin      string
+	trustedProxies    []netip.Prefix
+	ready             func(context.Context) error
+	log               *slog.Logger
+	mux               *http.ServeMux
+	patterns          []string
 }
 
 // New returns the REST API as an http.Handler.
@@ -87,6 +97,14 @@ func New(cfg Config) *Server {
 	if s.bodyTimeout <= 0 {
 		s.bodyTimeout = DefaultBodyTimeout
 	}
+	s.headerTimeout, s.idleTimeout = cfg.HeaderTimeout, cfg.IdleTimeout
+	if s.headerTimeout <= 0 {
+		s.headerTimeout = DefaultHeaderTimeout
+	}
+	if s.idleTimeout <= 0 {
+		s.idleTimeout = DefaultIdleTimeout
+	}
+	s.maxConnsPerClient = cfg.MaxConnsPerClient
 	s.streamHeartbeat = cfg.Heartbeat
 	if s.streamHeartbeat <= 0 {
 		s.streamHeartbeat = DefaultHeartbeat

@@ -63,3 +63,91 @@ func TestSlowBodiesAreCutOff(t *testing.T) {
 	}
 
 }
+
+// Headers that trickle are cut off too: the tests' server is serve's, with
+// its header timeout.
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	t.Parallel()
+	srv := testserver.New(t, testserver.Options{HTTP: httpapi.Config{HeaderTimeout: 300 * time.Millisecond}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.WriteString(conn, "POST /api/v1/messages/agent HTTP/1.1\r\nHost: x\r\nContent-Ty"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server still holds a connection whose headers stopped coming")
+	}
+	if len(b) != 0 && !strings.HasPrefix(string(b), "HTTP/1.1 4") {
+		t.Fatalf("answer to headers that stopped coming: %q", b)
+	}
+}
+
+// One client holds at most MaxConnsPerClient connections: more are closed
+// on arrival, its others keep working, and a closed one frees its place.
+func TestConnectionsPerClientAreCapped(t *testing.T) {
+	t.Parallel()
+	srv := testserver.New(t, testserver.Options{HTTP: httpapi.Config{MaxConnsPerClient: 2}})
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	get := "GET /healthz HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"
+	// A connection kept open; ask sends it a request, open makes one and
+	// asks (the error: what stopped it getting an answer).
+	type kept struct {
+		conn net.Conn
+		br   *bufio.Reader
+	}
+	ask := func(k kept) error {
+		_ = k.conn.SetDeadline(time.Now().Add(time.Minute))
+		if _, err := io.WriteString(k.conn, get); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(k.br, nil)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /healthz: %d", resp.StatusCode)
+		}
+		return nil
+	}
+	open := func() (kept, error) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := kept{c, bufio.NewReader(c)}
+		t.Cleanup(func() { c.Close() })
+		return k, ask(k)
+	}
+	a, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(); err == nil {
+		t.Fatal("a third connection from the same client was served")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("a third connection was held open, not closed")
+	}
+	if err := ask(b); err != nil {
+		t.Fatalf("the client's second connection stopped working: %v", err)
+	}
+	// Closing one frees its place (once the server has seen it close).
+	a.conn.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if _, err := open(); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("a closed connection's place was not freed: %v", err)
+		}
+	}
+}

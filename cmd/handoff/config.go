@@ -63,6 +63,7 @@ type serveConfig struct {
 	mcpSessionIdle      time.Duration
 	dbTimeout           time.Duration
 	webhookAllowPrivate bool
+	maxConnsPerClient   int
 	retention           db.Retention
 	logLevel            slog.Level
 }
@@ -144,6 +145,7 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		envKeep(getenv, "HANDOFF_RETAIN_IDEMPOTENCY_KEYS", &cfg.retention.IdempotencyKeys),
 		envKeep(getenv, "HANDOFF_RETAIN_WEBHOOK_DELIVERIES", &cfg.retention.WebhookDeliveries),
 		envLogLevel(getenv, "HANDOFF_LOG_LEVEL", &cfg.logLevel),
+		envCount(getenv, "HANDOFF_MAX_CONNS_PER_CLIENT", &cfg.maxConnsPerClient),
 	} {
 		if err != nil {
 			return cfg, err
@@ -326,6 +328,20 @@ func envPort(getenv env, name string, dst *int) error {
 		return usagef("%s must be a port number (0-65535), not %q", name, v)
 	}
 	*dst = p
+	return nil
+}
+
+// envCount reads a whole number, 0 or more.
+func envCount(getenv env, name string, dst *int) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return usagef("%s must be a whole number, 0 or more, not %q", name, v)
+	}
+	*dst = n
 	return nil
 }
 

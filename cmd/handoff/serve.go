@@ -139,7 +139,8 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 			}
 			return err
 		},
-		Log: log,
+		MaxConnsPerClient: cfg.maxConnsPerClient,
+		Log:               log,
 	})
 	mcp := mcpapi.New(mcpapi.Config{Store: store, Wait: cfg.mcpWait, Stateless: cfg.mcpStateless,
 		SessionIdle: cfg.mcpSessionIdle, Version: version(), Log: log})
@@ -161,17 +162,14 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	ln = api.Listener(ln)
 	if cfg.embedded {
 		if err := firstRun(ctx, store, cfg.keys, cfg.dataDir, ln.Addr().(*net.TCPAddr).Port, stdout); err != nil {
 			return err
 		}
 	}
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := api.HTTPServer()
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	if err := jobs.Start(ctx); err != nil {
 		return fmt.Errorf("webhook jobs: %w", err)
 	}
