@@ -16,6 +16,7 @@ import (
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/httpapi"
 	"github.com/handoffhq/handoff/internal/testserver"
+	"github.com/handoffhq/handoff/mcpapi"
 )
 
 // Every response says nosniff; /static/ serves files only (no listing,
@@ -177,5 +178,41 @@ func TestCookieOpensOnlyThePagesReads(t *testing.T) {
 	}
 	if after := cursor(); after != before {
 		t.Fatalf("a cookie GET moved the agent's read cursor from %s to %s", before, after)
+	}
+}
+
+// MCP's answers say nosniff too: a session's start, the SDK's own refusal
+// and ours.
+func TestMCPResponsesAreNotSniffed(t *testing.T) {
+	t.Parallel()
+	srv := testserver.New(t, testserver.Options{MCP: &mcpapi.Config{}})
+	tok := srv.Token(srv.User(), auth.ScopeAgent)
+	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	for _, c := range []struct {
+		what, method, token, body string
+		status                    int
+	}{
+		{"initialize", "POST", tok, initialize, 200},
+		{"no session", "GET", tok, "", 400},
+		{"no token", "POST", "", initialize, 401},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+"/mcp/", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: %d, want %d", c.what, resp.StatusCode, c.status)
+		}
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s: X-Content-Type-Options %q", c.what, got)
+		}
 	}
 }
