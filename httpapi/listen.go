@@ -109,6 +109,15 @@ type clientConn struct {
 	release func()
 }
 
+// CloseWrite lets net/http end its side first (a FIN, then a pause before
+// closing), so a client still sending does not lose the answer to a reset.
+func (c *clientConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *clientConn) Close() error {
 	err := c.Conn.Close()
 	c.release()

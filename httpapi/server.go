@@ -281,6 +281,10 @@ func (s *Server) forwardedHTTPS(r *http.Request) bool {
 	return false
 }
 
+// unreadBodyGrace is how long a refused request's unread body may take to
+// be drained before its connection closes.
+const unreadBodyGrace = time.Second
+
 // boundBody gives reading r's body a deadline, lifted when the body has
 // been read (a wait after it, an MCP call's or a long poll's, is not a
 // slow body). Requests without a body get none: the server is already
@@ -332,10 +336,18 @@ func (s *Server) authed(required auth.Scope, h func(http.ResponseWriter, *http.R
 			var te *auth.TokenError
 			if errors.Is(err, auth.ErrNoToken) || errors.As(err, &te) {
 				// Refused before its body is read; the connection closes
-				// rather than wait for a body nobody will read.
+				// rather than wait for a body nobody will read. net/http
+				// drains up to 256 KiB of an unread body before it closes,
+				// for as long as the body's bound allows: a second is left
+				// for what a client has already sent (closing on unread
+				// bytes resets the connection, and the client may lose the
+				// 401), not for a body still trickling in.
 				w.Header().Set("Connection", "close")
 				w.Header().Set("WWW-Authenticate", `Bearer`)
 				writeProblem(w, http.StatusUnauthorized, err.Error())
+				if r.Body != nil && r.Body != http.NoBody {
+					_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(min(unreadBodyGrace, s.bodyTimeout)))
+				}
 				return
 			}
 			s.writeError(w, r, err)
