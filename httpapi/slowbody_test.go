@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,8 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/httpapi"
 	"github.com/handoffhq/handoff/internal/testserver"
+	"github.com/handoffhq/handoff/mcpapi"
 )
 
 // rawRequest sends head (and any body bytes) on a new connection and
@@ -215,5 +223,81 @@ func TestConnectionsPerClientAreCapped(t *testing.T) {
 		} else if time.Now().After(deadline) {
 			t.Fatalf("a closed connection's place was not freed: %v", err)
 		}
+	}
+}
+
+// The body's bound ends with the body: an MCP call that has sent its
+// request and waits for the person's answer is not cut off by it.
+func TestWaitAfterTheBodyIsNotCutOff(t *testing.T) {
+	t.Parallel()
+	srv := testserver.New(t, testserver.Options{HTTP: httpapi.Config{BodyTimeout: 300 * time.Millisecond},
+		MCP: &mcpapi.Config{Wait: 55 * time.Second, Stateless: true}})
+	u := srv.User()
+	tok := srv.Token(u, auth.ScopeAgent)
+	hc := testserver.HeaderClient(http.Header{"Authorization": {"Bearer " + tok}})
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "v0"}, nil).Connect(context.Background(),
+		&mcp.StreamableClientTransport{Endpoint: srv.URL + "/mcp/", HTTPClient: hc}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	step, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "log_step",
+		Arguments: map[string]any{"step_description": "start"}})
+	if err != nil || step.IsError {
+		t.Fatalf("log_step: %v %+v", err, step)
+	}
+	inst := step.StructuredContent.(map[string]any)["agent_instance_id"].(string)
+	type result struct {
+		res *mcp.CallToolResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "ask_question",
+			Arguments: map[string]any{"agent_instance_id": inst, "question_text": "Deploy?"}})
+		done <- result{res, err}
+	}()
+	// The question is stored, so the call's body has been read.
+	id := uuid.MustParse(inst)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		got, err := srv.Store.GetInstance(context.Background(), u, id)
+		if err == nil && got.Status == db.AgentStatusAWAITINGINPUT {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the question was never stored: %v %v", got.Status, err)
+		}
+		<-time.After(5 * time.Millisecond) // polling the condition
+	}
+	// A body sent after it has had its bound and been cut off: so has the
+	// call's, were it still bounded.
+	host := strings.TrimPrefix(srv.URL, "http://")
+	resp, _ := rawRequest(t, srv.URL, "POST /api/v1/messages/agent HTTP/1.1\r\nHost: "+host+"\r\nAuthorization: Bearer "+tok+
+		"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", false)
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("the stalled body: %d, want 408", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/messages/user",
+		strings.NewReader(`{"agent_instance_id":"`+inst+`","content":"Yes","mark_as_read":false}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	ans, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans.Body.Close()
+	if ans.StatusCode != http.StatusOK {
+		t.Fatalf("the answer: %d", ans.StatusCode)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || r.res.IsError {
+			t.Fatalf("the waiting call: %v %+v", r.err, r.res)
+		}
+		if got := r.res.StructuredContent.(map[string]any); !strings.Contains(fmt.Sprint(got), "Yes") {
+			t.Fatalf("the waiting call answered %v", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the waiting call never answered")
 	}
 }
