@@ -16,6 +16,7 @@ import (
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/httpapi"
 	"github.com/handoffhq/handoff/internal/testserver"
+	"github.com/handoffhq/handoff/mcpapi"
 )
 
 // Every response says nosniff; /static/ serves files only (no listing,
@@ -123,8 +124,10 @@ func TestCookieOpensOnlyThePagesReads(t *testing.T) {
 	a := newAPI(t)
 	person := a.tokenFor(a.user, auth.ScopeUser)
 	inst := uuid.NewString()
-	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"x","content":"Name?","requires_user_input":true}`)
-	a.ok(200, "POST", "/api/v1/messages/user", `{"agent_instance_id":"`+inst+`","content":"Ada"}`)
+	q := a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"x","content":"Name?","requires_user_input":true}`)
+	if r := a.call("POST", "/api/v1/agent-instances/"+inst+"/messages", person, `{"content":"Ada"}`); r.status >= 300 {
+		t.Fatalf("the person's answer: %d %s", r.status, r.body)
+	}
 	cursor := func() string {
 		var c *string
 		if err := a.pool.QueryRow(context.Background(), "SELECT last_read_message_id::text FROM agent_instances WHERE id = $1", inst).Scan(&c); err != nil {
@@ -148,18 +151,68 @@ func TestCookieOpensOnlyThePagesReads(t *testing.T) {
 		t.Cleanup(func() { resp.Body.Close() })
 		return resp
 	}
+	// With the agent's cursor, as the agent would send it: a read that
+	// consumes "Ada".
+	pending := "/api/v1/messages/pending?agent_instance_id=" + inst + "&last_read_message_id=" + q["message_id"].(string)
 	for path, want := range map[string]int{
-		"/api/v1/messages/pending?agent_instance_id=" + inst:      401,
-		"/api/v1/agent-instances":                                 401,
-		"/api/v1/auth/api-keys":                                   401,
+		pending:                   401,
+		"/api/v1/agent-instances": 401,
+		"/api/v1/auth/api-keys":   401,
 		"/api/v1/agent-instances/" + inst + "/messages?limit=200": 200,
-		"/api/v1/events":                                          200,
+		"/api/v1/events": 200,
 	} {
-		if r := get(path); r.StatusCode != want {
+		r := get(path)
+		if r.StatusCode != want {
 			t.Errorf("GET %s with the cookie only: %d, want %d", path, r.StatusCode, want)
 		}
+		ct := r.Header.Get("Content-Type")
+		if want == 401 && !strings.HasPrefix(ct, "application/problem+json") {
+			t.Errorf("GET %s with the cookie only: Content-Type %q, want a problem", path, ct)
+		}
+		if path == "/api/v1/events" && ct != "text/event-stream" {
+			t.Errorf("the page's event stream with the cookie: Content-Type %q", ct)
+		}
+	}
+	if before != q["message_id"] {
+		t.Fatalf("the agent's cursor is %q, not its question", before)
 	}
 	if after := cursor(); after != before {
 		t.Fatalf("a cookie GET moved the agent's read cursor from %s to %s", before, after)
+	}
+}
+
+// MCP's answers say nosniff too: a session's start, the SDK's own refusal
+// and ours.
+func TestMCPResponsesAreNotSniffed(t *testing.T) {
+	t.Parallel()
+	srv := testserver.New(t, testserver.Options{MCP: &mcpapi.Config{}})
+	tok := srv.Token(srv.User(), auth.ScopeAgent)
+	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	for _, c := range []struct {
+		what, method, token, body string
+		status                    int
+	}{
+		{"initialize", "POST", tok, initialize, 200},
+		{"no session", "GET", tok, "", 400},
+		{"no token", "POST", "", initialize, 401},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+"/mcp/", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: %d, want %d", c.what, resp.StatusCode, c.status)
+		}
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s: X-Content-Type-Options %q", c.what, got)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,6 +10,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
+
+// Defaults of Config's connection bounds.
+const (
+	DefaultHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout   = 2 * time.Minute
+)
+
+// HTTPServer returns the http.Server that serves s, with the bounds of a
+// connection: its request's headers must arrive within
+// Config.HeaderTimeout, and a kept-alive connection without a request is
+// closed after Config.IdleTimeout. (The body's bound, Config.BodyTimeout,
+// is kept by s itself, request by request, so that waiting after the body
+// is not cut off.) handoff serve and the tests' servers both use it.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{Handler: s, ReadHeaderTimeout: s.headerTimeout, IdleTimeout: s.idleTimeout}
+}
 
 // Listener returns ln with at most Config.MaxConnsPerClient connections
 // open from one client at a time (ln itself when that is 0). A client is

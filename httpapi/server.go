@@ -6,7 +6,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -40,6 +39,13 @@ type Config struct {
 	// zero): a client that trickles one is cut off. Waiting after the body
 	// (long polls, streams, MCP calls) is not bounded by it.
 	BodyTimeout time.Duration
+	// HeaderTimeout bounds reading a request's headers, IdleTimeout a
+	// kept-alive connection without a request (DefaultHeaderTimeout,
+	// DefaultIdleTimeout when zero); HTTPServer applies them.
+	HeaderTimeout, IdleTimeout time.Duration
+	// MaxConnsPerClient caps the connections one client address may hold
+	// open (0: no cap); Listener applies it.
+	MaxConnsPerClient int
 	// PublicURL is where people and agents reach this server. The MCP
 	// endpoints answer only requests addressed to its host or to loopback
 	// (and, from browsers, only its origin or loopback's): a web page
@@ -48,12 +54,7 @@ type Config struct {
 	// TrustedProxies may set X-Forwarded-Proto (a TLS reverse proxy in
 	// front); from anyone else it is ignored.
 	TrustedProxies []netip.Prefix
-	// MaxConnsPerClient caps the connections one client (an IPv4 address,
-	// an IPv6 /64) may hold open at once, through Listener; 0: no cap.
-	// Behind a reverse proxy every connection comes from the proxy: leave
-	// it off there (the proxy caps clients).
-	MaxConnsPerClient int
-	Log               *slog.Logger
+	Log            *slog.Logger
 }
 
 // DefaultBodyTimeout is Config.BodyTimeout's default.
@@ -66,10 +67,12 @@ type Server struct {
 	keys              *auth.Keys
 	streamHeartbeat   time.Duration
 	bodyTimeout       time.Duration
+	headerTimeout     time.Duration
+	idleTimeout       time.Duration
+	maxConnsPerClient int
 	publicHost        string // host[:port] of PublicURL, lower case
 	publicOrigin      string
 	trustedProxies    []netip.Prefix
-	maxConnsPerClient int
 	ready             func(context.Context) error
 	log               *slog.Logger
 	mux               *http.ServeMux
@@ -90,11 +93,18 @@ func New(cfg Config) *Server {
 		s.publicOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
 	}
 	s.trustedProxies = cfg.TrustedProxies
-	s.maxConnsPerClient = cfg.MaxConnsPerClient
 	s.bodyTimeout = cfg.BodyTimeout
 	if s.bodyTimeout <= 0 {
 		s.bodyTimeout = DefaultBodyTimeout
 	}
+	s.headerTimeout, s.idleTimeout = cfg.HeaderTimeout, cfg.IdleTimeout
+	if s.headerTimeout <= 0 {
+		s.headerTimeout = DefaultHeaderTimeout
+	}
+	if s.idleTimeout <= 0 {
+		s.idleTimeout = DefaultIdleTimeout
+	}
+	s.maxConnsPerClient = cfg.MaxConnsPerClient
 	s.streamHeartbeat = cfg.Heartbeat
 	if s.streamHeartbeat <= 0 {
 		s.streamHeartbeat = DefaultHeartbeat
@@ -277,35 +287,21 @@ func (s *Server) forwardedHTTPS(r *http.Request) bool {
 	return false
 }
 
-// boundBody gives reading r's body a deadline, lifted when the body has
-// been read (a wait after it, an MCP call's or a long poll's, is not a
-// slow body). Requests without a body get none: the server is already
-// reading ahead on their connection to notice a client that leaves.
+// unreadBodyGrace is how long a refused request's unread body may take to
+// be drained before its connection closes.
+const unreadBodyGrace = time.Second
+
+// boundBody gives reading r's body a deadline. It ends with the body: when
+// the body has been read to its end, net/http starts its read-ahead on the
+// connection (to notice a client that leaves) with no deadline, so a wait
+// after the body (an MCP call's) is not a slow body
+// (TestWaitAfterTheBodyIsNotCutOff holds net/http to that). Requests
+// without a body get none: the read-ahead is already under way.
 func (s *Server) boundBody(w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return
 	}
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(s.bodyTimeout)) != nil {
-		return // not a connection with deadlines (a test recorder)
-	}
-	r.Body = &liftOnEOF{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
-}
-
-// liftOnEOF calls lift once, when the body has been read to its end.
-type liftOnEOF struct {
-	io.ReadCloser
-	lift func()
-	done bool
-}
-
-func (b *liftOnEOF) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.done {
-		b.done = true
-		b.lift()
-	}
-	return n, err
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.bodyTimeout))
 }
 
 // authedLong is authed for requests that may last (streams, MCP): their
@@ -328,10 +324,18 @@ func (s *Server) authed(required auth.Scope, h func(http.ResponseWriter, *http.R
 			var te *auth.TokenError
 			if errors.Is(err, auth.ErrNoToken) || errors.As(err, &te) {
 				// Refused before its body is read; the connection closes
-				// rather than wait for a body nobody will read.
+				// rather than wait for a body nobody will read. net/http
+				// drains up to 256 KiB of an unread body before it closes,
+				// for as long as the body's bound allows: a second is left
+				// for what a client has already sent (closing on unread
+				// bytes resets the connection, and the client may lose the
+				// 401), not for a body still trickling in.
 				w.Header().Set("Connection", "close")
 				w.Header().Set("WWW-Authenticate", `Bearer`)
 				writeProblem(w, http.StatusUnauthorized, err.Error())
+				if r.Body != nil && r.Body != http.NoBody {
+					_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(min(unreadBodyGrace, s.bodyTimeout)))
+				}
 				return
 			}
 			s.writeError(w, r, err)

@@ -41,12 +41,11 @@ type serveConfig struct {
 	// listen is the address served (host:port): --listen/HANDOFF_LISTEN,
 	// else loopback for the embedded default (a private, single-person
 	// setup) and every interface with DATABASE_URL (a deployment).
-	listen            string
-	tlsCert, tlsKey   string
-	trustedProxies    []netip.Prefix
-	maxConnsPerClient int
-	publicURL         string
-	pprofAddr         string
+	listen          string
+	tlsCert, tlsKey string
+	trustedProxies  []netip.Prefix
+	publicURL       string
+	pprofAddr       string
 
 	// keys are the JWT keys of the environment, or nil for the embedded
 	// default's own, which loadKeys makes in keySource.dir on the first
@@ -64,6 +63,7 @@ type serveConfig struct {
 	mcpSessionIdle      time.Duration
 	dbTimeout           time.Duration
 	webhookAllowPrivate bool
+	maxConnsPerClient   int
 	retention           db.Retention
 	logLevel            slog.Level
 }
@@ -137,7 +137,6 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		envSeconds(getenv, "HANDOFF_MCP_WAIT", "50s", &cfg.mcpWait),
 		envDuration(getenv, "HANDOFF_MCP_SESSION_IDLE", "30m", &cfg.mcpSessionIdle),
 		envDuration(getenv, "HANDOFF_DB_TIMEOUT", "10s", &cfg.dbTimeout),
-		envInt(getenv, "HANDOFF_MAX_CONNS_PER_CLIENT", &cfg.maxConnsPerClient),
 		envBool(getenv, "HANDOFF_WEBHOOK_ALLOW_PRIVATE", &cfg.webhookAllowPrivate),
 		envDuration(getenv, "HANDOFF_SHUTDOWN_TIMEOUT", "30s", &cfg.shutdownTimeout),
 		envOneOf(getenv, "HANDOFF_EMBEDDED_POSTGRES", []string{"binaries", "docker"}, &cfg.embeddedPostgres),
@@ -146,6 +145,7 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		envKeep(getenv, "HANDOFF_RETAIN_IDEMPOTENCY_KEYS", &cfg.retention.IdempotencyKeys),
 		envKeep(getenv, "HANDOFF_RETAIN_WEBHOOK_DELIVERIES", &cfg.retention.WebhookDeliveries),
 		envLogLevel(getenv, "HANDOFF_LOG_LEVEL", &cfg.logLevel),
+		envCount(getenv, "HANDOFF_MAX_CONNS_PER_CLIENT", &cfg.maxConnsPerClient),
 	} {
 		if err != nil {
 			return cfg, err
@@ -331,6 +331,20 @@ func envPort(getenv env, name string, dst *int) error {
 	return nil
 }
 
+// envCount reads a whole number, 0 or more.
+func envCount(getenv env, name string, dst *int) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return usagef("%s must be a whole number, 0 or more, not %q", name, v)
+	}
+	*dst = n
+	return nil
+}
+
 func envOneOf(getenv env, name string, allowed []string, dst *string) error {
 	v := getenv(name)
 	if v == "" {
@@ -446,18 +460,4 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
 	return out, nil
-}
-
-// envInt reads a whole number of zero or more.
-func envInt(getenv env, name string, dst *int) error {
-	v := getenv(name)
-	if v == "" {
-		return nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return usagef("%s must be a whole number of zero or more, not %q", name, v)
-	}
-	*dst = n
-	return nil
 }

@@ -64,6 +64,7 @@ func TestBadConfigIsOneLineAndExit2(t *testing.T) {
 		{"serve with arguments", good, []string{"serve", "now"}, "serve takes only --mcp-stateless"},
 		{"bad MCP wait", with("HANDOFF_MCP_WAIT", "forever"), []string{"serve"}, "HANDOFF_MCP_WAIT must be"},
 		{"bad retention", with("HANDOFF_RETAIN_EVENTS", "a week"), []string{"serve"}, "HANDOFF_RETAIN_EVENTS must be"},
+		{"bad connection cap", with("HANDOFF_MAX_CONNS_PER_CLIENT", "-1"), []string{"serve"}, "HANDOFF_MAX_CONNS_PER_CLIENT must be a whole number"},
 		{"bad MCP stateless", with("HANDOFF_MCP_STATELESS", "yes"), []string{"serve"}, "HANDOFF_MCP_STATELESS must be"},
 		{"migrate sideways", good, []string{"migrate", "sideways"}, "migrate takes one of up, down, status"},
 		{"keys without --out", nil, []string{"keys", "generate"}, "keys generate needs --out DIR"},

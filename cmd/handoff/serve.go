@@ -128,7 +128,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	store := db.NewStore(pool, db.WithHub(hub), db.WithJobs(jobs), db.WithWebhookPolicy(cfg.webhookAllowPrivate))
 	db.ReportPool(pool)
 	api := httpapi.New(httpapi.Config{
-		PublicURL: cfg.publicURL, TrustedProxies: cfg.trustedProxies, MaxConnsPerClient: cfg.maxConnsPerClient,
+		PublicURL: cfg.publicURL, TrustedProxies: cfg.trustedProxies,
 		Store:    store,
 		Verifier: auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
 		Keys:     cfg.keys,
@@ -139,7 +139,8 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 			}
 			return err
 		},
-		Log: log,
+		MaxConnsPerClient: cfg.maxConnsPerClient,
+		Log:               log,
 	})
 	mcp := mcpapi.New(mcpapi.Config{Store: store, Wait: cfg.mcpWait, Stateless: cfg.mcpStateless,
 		SessionIdle: cfg.mcpSessionIdle, Version: version(), Log: log})
@@ -161,17 +162,14 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	ln = api.Listener(ln)
 	if cfg.embedded {
 		if err := firstRun(ctx, store, cfg.keys, cfg.dataDir, ln.Addr().(*net.TCPAddr).Port, stdout); err != nil {
 			return err
 		}
 	}
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := api.HTTPServer()
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	if err := jobs.Start(ctx); err != nil {
 		return fmt.Errorf("webhook jobs: %w", err)
 	}
@@ -185,10 +183,10 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.tlsCert != "" {
-			errc <- srv.ServeTLS(api.Listener(ln), cfg.tlsCert, cfg.tlsKey)
+			errc <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
 			return
 		}
-		errc <- srv.Serve(api.Listener(ln))
+		errc <- srv.Serve(ln)
 	}()
 	select {
 	case err := <-errc:

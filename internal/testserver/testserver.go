@@ -95,7 +95,11 @@ func New(t testing.TB, opts Options) *Server {
 			api.Mount(pattern, auth.ScopeAgent, h)
 		}
 	}
-	ts := httptest.NewServer(api)
+	// The server serve runs: its timeouts and connection cap.
+	ts := httptest.NewUnstartedServer(api)
+	ts.Config = api.HTTPServer()
+	ts.Listener = api.Listener(ts.Listener)
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return &Server{URL: ts.URL, TS: ts, API: api, Pool: pool, Store: store, Keys: keys, MCP: mh, t: t}
 }
