@@ -41,9 +41,12 @@ func withStore(ctx context.Context, getenv env, fn func(*db.Store, *pgxpool.Pool
 		return err
 	}
 	if url == "" {
-		dataDir := dataDirOf(getenv)
+		cfg := serveConfig{dataDir: dataDirOf(getenv)}
+		if err := embeddedSettings(getenv, &cfg); err != nil {
+			return err
+		}
 		var stop func()
-		if url, stop, err = privateDatabase(ctx, getenv, dataDir); err != nil {
+		if url, stop, err = privateDatabase(ctx, cfg); err != nil {
 			return err
 		}
 		defer stop()
@@ -258,23 +261,20 @@ func dataDirOf(getenv env) string {
 	return defaultDataDir(getenv)
 }
 
-// privateDatabase returns the URL of dataDir's private PostgreSQL: that of
-// a running serve, or one started now (stop stops it).
-func privateDatabase(ctx context.Context, getenv env, dataDir string) (string, func(), error) {
-	pgDir := filepath.Join(dataDir, "postgres")
+// privateDatabase returns the URL of the data dir's private PostgreSQL,
+// as serve configured by the same settings runs it: that of a running
+// serve, or one started now (stop stops it).
+func privateDatabase(ctx context.Context, cfg serveConfig) (string, func(), error) {
+	pgDir := filepath.Join(cfg.dataDir, "postgres")
 	if u, ok := embedpg.Running(pgDir); ok {
 		return u, func() {}, nil
 	}
 	if _, err := os.Stat(filepath.Join(pgDir, "pgdata", "PG_VERSION")); err != nil {
-		return "", nil, usagef("DATABASE_URL is not set, and %s has no database yet: start handoff serve once (or set DATABASE_URL)", dataDir)
+		return "", nil, usagef("DATABASE_URL is not set, and %s has no database yet: start handoff serve once (or set DATABASE_URL)", cfg.dataDir)
 	}
-	lock, err := embedpg.LockDir(dataDir)
+	lock, err := embedpg.LockDir(cfg.dataDir)
 	if err != nil {
 		return "", nil, err
-	}
-	cfg := serveConfig{dataDir: dataDir, postgresImage: getenv("HANDOFF_POSTGRES_IMAGE")}
-	if cfg.postgresImage == "" {
-		cfg.postgresImage = "postgres:17-alpine"
 	}
 	pg, err := startEmbedded(ctx, cfg, nil)
 	if err != nil {
@@ -326,14 +326,12 @@ func signinLink(ctx context.Context, args []string, getenv env, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	base := getenv("HANDOFF_PUBLIC_URL")
-	if base == "" {
-		port, err := listenPort(getenv)
-		if err != nil {
-			return err
-		}
-		base = fmt.Sprintf("http://localhost:%d", port)
+	// serve's own idea of where it is reached (public URL, or TLS and port).
+	cfg, err := loadServeConfig(nil, getenv)
+	if err != nil {
+		return err
 	}
+	base := cfg.publicURL
 	return withStore(ctx, getenv, func(s *db.Store, _ *pgxpool.Pool) error {
 		tok, _, err := auth.IssueToken(ctx, s, keys, auth.OperatorRequest(userID, "web sign-in", auth.ScopeUser))
 		if err != nil {

@@ -45,6 +45,7 @@ type serveConfig struct {
 	tlsCert, tlsKey string
 	trustedProxies  []netip.Prefix
 	publicURL       string
+	publicURLSet    bool // HANDOFF_PUBLIC_URL given (else publicURL is the default)
 	pprofAddr       string
 
 	// keys are the JWT keys of the environment, or nil for the embedded
@@ -139,7 +140,6 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		envDuration(getenv, "HANDOFF_DB_TIMEOUT", "10s", &cfg.dbTimeout),
 		envBool(getenv, "HANDOFF_WEBHOOK_ALLOW_PRIVATE", &cfg.webhookAllowPrivate),
 		envDuration(getenv, "HANDOFF_SHUTDOWN_TIMEOUT", "30s", &cfg.shutdownTimeout),
-		envOneOf(getenv, "HANDOFF_EMBEDDED_POSTGRES", []string{"binaries", "docker"}, &cfg.embeddedPostgres),
 		envAddr(getenv, "HANDOFF_PPROF_ADDR", &cfg.pprofAddr),
 		envKeep(getenv, "HANDOFF_RETAIN_EVENTS", &cfg.retention.Events),
 		envKeep(getenv, "HANDOFF_RETAIN_IDEMPOTENCY_KEYS", &cfg.retention.IdempotencyKeys),
@@ -152,19 +152,35 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		}
 	}
 	cfg.mcpStateless = cfg.mcpStateless || *stateless
+	if err := embeddedSettings(getenv, &cfg); err != nil {
+		return cfg, err
+	}
+	cfg.publicURL = getenv("HANDOFF_PUBLIC_URL")
+	cfg.publicURLSet = cfg.publicURL != ""
+	if !cfg.publicURLSet {
+		cfg.publicURL = cfg.defaultPublicURL(cfg.port)
+	}
+	return cfg, nil
+}
+
+// embeddedSettings reads how the embedded default runs its PostgreSQL
+// (serve, and admin commands that start it themselves, alike).
+func embeddedSettings(getenv env, cfg *serveConfig) error {
 	cfg.postgresImage = getenv("HANDOFF_POSTGRES_IMAGE")
 	if cfg.postgresImage == "" {
 		cfg.postgresImage = "postgres:17-alpine"
 	}
-	cfg.publicURL = getenv("HANDOFF_PUBLIC_URL")
-	if cfg.publicURL == "" {
-		scheme := "http"
-		if cfg.tlsCert != "" {
-			scheme = "https"
-		}
-		cfg.publicURL = fmt.Sprintf("%s://localhost:%d", scheme, cfg.port)
+	return envOneOf(getenv, "HANDOFF_EMBEDDED_POSTGRES", []string{"binaries", "docker"}, &cfg.embeddedPostgres)
+}
+
+// defaultPublicURL is where this machine reaches the server on port when
+// HANDOFF_PUBLIC_URL is not set.
+func (cfg serveConfig) defaultPublicURL(port int) string {
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		scheme = "https"
 	}
-	return cfg, nil
+	return fmt.Sprintf("%s://localhost:%d", scheme, port)
 }
 
 // defaultDataDir is where the embedded default keeps its PostgreSQL, keys

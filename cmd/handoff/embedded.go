@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
@@ -38,7 +39,7 @@ const firstRunMarker = "first-run-done"
 // firstRun makes, on the embedded default's first start, a default user,
 // an agent key and a sign-in token, and prints them once with a
 // ready-to-paste MCP client config.
-func firstRun(ctx context.Context, store *db.Store, keys *auth.Keys, dataDir string, port int, out io.Writer) error {
+func firstRun(ctx context.Context, store *db.Store, keys *auth.Keys, dataDir, base string, out io.Writer) error {
 	marker := filepath.Join(dataDir, firstRunMarker)
 	if _, err := os.Stat(marker); err == nil {
 		return nil
@@ -57,7 +58,7 @@ func firstRun(ctx context.Context, store *db.Store, keys *auth.Keys, dataDir str
 	if err != nil {
 		return err
 	}
-	base := fmt.Sprintf("http://localhost:%d", port)
+	base = strings.TrimRight(base, "/")
 	fmt.Fprintf(out, `
 handoff is ready, with its own PostgreSQL and keys in %s.
 These are shown once; keep them somewhere safe.

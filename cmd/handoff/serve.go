@@ -164,7 +164,11 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	}
 	ln = api.Listener(ln)
 	if cfg.embedded {
-		if err := firstRun(ctx, store, cfg.keys, cfg.dataDir, ln.Addr().(*net.TCPAddr).Port, stdout); err != nil {
+		base := cfg.publicURL
+		if !cfg.publicURLSet { // the port actually bound (PORT=0 picks one)
+			base = cfg.defaultPublicURL(ln.Addr().(*net.TCPAddr).Port)
+		}
+		if err := firstRun(ctx, store, cfg.keys, cfg.dataDir, base, stdout); err != nil {
 			return err
 		}
 	}
