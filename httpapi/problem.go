@@ -18,7 +18,6 @@ type Problem struct {
 
 func writeProblem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(Problem{
 		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail,

@@ -161,7 +161,6 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	d.Page = page
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)
 	if err := pages[page].ExecuteTemplate(w, "layout", d); err != nil {
