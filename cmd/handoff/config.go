@@ -97,16 +97,8 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 	if cfg.port, err = listenPort(getenv); err != nil {
 		return cfg, err
 	}
-	if cfg.listen == "" {
-		host := ""
-		if cfg.embedded {
-			host = "127.0.0.1"
-		}
-		cfg.listen = net.JoinHostPort(host, strconv.Itoa(cfg.port))
-	} else if _, p, err := net.SplitHostPort(cfg.listen); err != nil {
-		return cfg, usagef("--listen/HANDOFF_LISTEN must be host:port (e.g. 127.0.0.1:8080 or :8080), not %q", cfg.listen)
-	} else if n, err := strconv.Atoi(p); err == nil {
-		cfg.port = n
+	if cfg.listen, cfg.port, err = listenAddr(cfg.listen, cfg.embedded, cfg.port); err != nil {
+		return cfg, err
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return cfg, usagef("--tls-cert and --tls-key go together")
@@ -161,6 +153,27 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		cfg.publicURL = cfg.defaultPublicURL(cfg.port)
 	}
 	return cfg, nil
+}
+
+// listenAddr is the address serve listens on and its port: listen
+// (--listen, HANDOFF_LISTEN) when given, else port on loopback for the
+// embedded default and on every interface otherwise.
+func listenAddr(listen string, embedded bool, port int) (string, int, error) {
+	if listen == "" {
+		host := ""
+		if embedded {
+			host = "127.0.0.1"
+		}
+		return net.JoinHostPort(host, strconv.Itoa(port)), port, nil
+	}
+	_, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, usagef("--listen/HANDOFF_LISTEN must be host:port (e.g. 127.0.0.1:8080 or :8080), not %q", listen)
+	}
+	if n, err := strconv.Atoi(p); err == nil {
+		port = n
+	}
+	return listen, port, nil
 }
 
 // embeddedSettings reads how the embedded default runs its PostgreSQL
