@@ -577,22 +577,20 @@ type savepointTx struct {
 }
 
 // Commit releases the savepoint.
-func (s *savepointTx) Commit(ctx context.Context) error {
-	if s.done || s.pipeTx.done {
-		return pgx.ErrTxClosed
-	}
-	s.done = true
-	_, err := s.conn.Exec(ctx, "release savepoint "+s.name)
-	return err
-}
+func (s *savepointTx) Commit(ctx context.Context) error { return s.end(ctx, "release savepoint ") }
 
 // Rollback rolls back to the savepoint.
 func (s *savepointTx) Rollback(ctx context.Context) error {
+	return s.end(ctx, "rollback to savepoint ")
+}
+
+// end ends the savepoint with stmt (naming it), once.
+func (s *savepointTx) end(ctx context.Context, stmt string) error {
 	if s.done || s.pipeTx.done {
 		return pgx.ErrTxClosed
 	}
 	s.done = true
-	_, err := s.conn.Exec(ctx, "rollback to savepoint "+s.name)
+	_, err := s.conn.Exec(ctx, stmt+s.name)
 	return err
 }
 

@@ -231,8 +231,9 @@ func (s *Server) foreignAddress(r *http.Request) string {
 		return "requests to this endpoint must be addressed to " + s.allowedHosts() + ", not " + host
 	}
 	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(strings.ToLower(o))
-		if err != nil || (strings.ToLower(o) != s.publicOrigin && !loopbackHost(u.Host)) {
+		origin := strings.ToLower(o)
+		u, err := url.Parse(origin)
+		if err != nil || (origin != s.publicOrigin && !loopbackHost(u.Host)) {
 			return "requests from the origin " + o + " are not accepted here"
 		}
 	}
