@@ -290,20 +290,29 @@ func (v *Verifier) check(ctx context.Context, p Principal) error {
 // when done.
 func (v *Verifier) WhileValid(ctx context.Context, p Principal) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	go func() {
-		t := time.NewTicker(v.opts.CacheTTL)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if errors.Is(v.check(ctx, p), ErrNoLongerValid) {
-					cancel(ErrNoLongerValid)
-					return
-				}
-			}
+	// A timer rather than a goroutine: most requests end before the first
+	// check is due, and then cost a timer, not a goroutine and a ticker.
+	var mu sync.Mutex
+	var t *time.Timer
+	check := func() {
+		if ctx.Err() != nil {
+			return
 		}
-	}()
-	return ctx, func() { cancel(context.Canceled) }
+		if errors.Is(v.check(ctx, p), ErrNoLongerValid) {
+			cancel(ErrNoLongerValid)
+			return
+		}
+		mu.Lock()
+		t.Reset(v.opts.CacheTTL)
+		mu.Unlock()
+	}
+	mu.Lock()
+	t = time.AfterFunc(v.opts.CacheTTL, check)
+	mu.Unlock()
+	return ctx, func() {
+		mu.Lock()
+		t.Stop()
+		mu.Unlock()
+		cancel(context.Canceled)
+	}
 }
