@@ -56,7 +56,7 @@ const usage = `usage:
   handoff bench send|answer|waiters [flags]   (load on a server on this machine)
   handoff signin-link [--user ID]   (a fresh sign-in link for the web page)
   handoff version
-  handoff healthcheck [--url http://127.0.0.1:PORT/readyz]   (exit 0 when the server is ready)`
+  handoff healthcheck [--url U]   (exit 0 when the server that serve's settings describe is ready)`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
