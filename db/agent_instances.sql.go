@@ -12,11 +12,28 @@ import (
 	"github.com/google/uuid"
 )
 
+const addPermissionRule = `-- name: AddPermissionRule :exec
+UPDATE agent_instances SET permission_rules = array_append(permission_rules, $1::text)
+WHERE id = $2 AND user_id = $3 AND NOT ($1::text = ANY (permission_rules))
+`
+
+type AddPermissionRuleParams struct {
+	Rule   string    `json:"rule"`
+	ID     uuid.UUID `json:"id"`
+	UserID uuid.UUID `json:"user_id"`
+}
+
+// Allows requests matching rule for the rest of the session.
+func (q *Queries) AddPermissionRule(ctx context.Context, arg AddPermissionRuleParams) error {
+	_, err := q.db.Exec(ctx, addPermissionRule, arg.Rule, arg.ID, arg.UserID)
+	return err
+}
+
 const createInstance = `-- name: CreateInstance :one
 INSERT INTO agent_instances (id, user_id, user_agent_id, name, instance_metadata)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (id) DO NOTHING
-RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count
+RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, permission_rules
 `
 
 type CreateInstanceParams struct {
@@ -53,6 +70,7 @@ func (q *Queries) CreateInstance(ctx context.Context, arg CreateInstanceParams) 
 		&i.LastReadSeq,
 		&i.LastActivityAt,
 		&i.StepCount,
+		&i.PermissionRules,
 	)
 	return i, err
 }
@@ -61,7 +79,7 @@ const endInstance = `-- name: EndInstance :one
 UPDATE agent_instances SET status = 'COMPLETED', ended_at = coalesce(ended_at, now()),
     last_activity_at = CASE WHEN status = 'COMPLETED' THEN last_activity_at ELSE now() END
 WHERE id = $1 AND user_id = $2
-RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count
+RETURNING id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, permission_rules
 `
 
 type EndInstanceParams struct {
@@ -87,12 +105,13 @@ func (q *Queries) EndInstance(ctx context.Context, arg EndInstanceParams) (Agent
 		&i.LastReadSeq,
 		&i.LastActivityAt,
 		&i.StepCount,
+		&i.PermissionRules,
 	)
 	return i, err
 }
 
 const getInstance = `-- name: GetInstance :one
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count FROM agent_instances WHERE id = $1 AND user_id = $2
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, permission_rules FROM agent_instances WHERE id = $1 AND user_id = $2
 `
 
 type GetInstanceParams struct {
@@ -118,12 +137,13 @@ func (q *Queries) GetInstance(ctx context.Context, arg GetInstanceParams) (Agent
 		&i.LastReadSeq,
 		&i.LastActivityAt,
 		&i.StepCount,
+		&i.PermissionRules,
 	)
 	return i, err
 }
 
 const getInstanceOverview = `-- name: GetInstanceOverview :one
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, agent_type_name, question_id, question_content, question_created_at FROM instance_overview WHERE id = $1 AND user_id = $2
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, permission_rules, agent_type_name, question_id, question_content, question_created_at FROM instance_overview WHERE id = $1 AND user_id = $2
 `
 
 type GetInstanceOverviewParams struct {
@@ -149,6 +169,7 @@ func (q *Queries) GetInstanceOverview(ctx context.Context, arg GetInstanceOvervi
 		&i.LastReadSeq,
 		&i.LastActivityAt,
 		&i.StepCount,
+		&i.PermissionRules,
 		&i.AgentTypeName,
 		&i.QuestionID,
 		&i.QuestionContent,
@@ -158,7 +179,7 @@ func (q *Queries) GetInstanceOverview(ctx context.Context, arg GetInstanceOvervi
 }
 
 const listInstances = `-- name: ListInstances :many
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, agent_type_name, question_id, question_content, question_created_at FROM instance_overview
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, permission_rules, agent_type_name, question_id, question_content, question_created_at FROM instance_overview
 WHERE user_id = $1
     AND (last_activity_at, id) < ($2::timestamptz, $3::uuid)
 ORDER BY last_activity_at DESC, id DESC
@@ -205,6 +226,7 @@ func (q *Queries) ListInstances(ctx context.Context, arg ListInstancesParams) ([
 			&i.LastReadSeq,
 			&i.LastActivityAt,
 			&i.StepCount,
+			&i.PermissionRules,
 			&i.AgentTypeName,
 			&i.QuestionID,
 			&i.QuestionContent,
@@ -221,7 +243,7 @@ func (q *Queries) ListInstances(ctx context.Context, arg ListInstancesParams) ([
 }
 
 const listInstancesByStatus = `-- name: ListInstancesByStatus :many
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, agent_type_name, question_id, question_content, question_created_at FROM instance_overview
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, permission_rules, agent_type_name, question_id, question_content, question_created_at FROM instance_overview
 WHERE user_id = $1 AND status = $2::agent_status
     AND (last_activity_at, id) < ($3::timestamptz, $4::uuid)
 ORDER BY last_activity_at DESC, id DESC
@@ -267,6 +289,7 @@ func (q *Queries) ListInstancesByStatus(ctx context.Context, arg ListInstancesBy
 			&i.LastReadSeq,
 			&i.LastActivityAt,
 			&i.StepCount,
+			&i.PermissionRules,
 			&i.AgentTypeName,
 			&i.QuestionID,
 			&i.QuestionContent,
@@ -283,7 +306,7 @@ func (q *Queries) ListInstancesByStatus(ctx context.Context, arg ListInstancesBy
 }
 
 const lockInstance = `-- name: LockInstance :one
-SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count FROM agent_instances WHERE id = $1 AND user_id = $2 FOR UPDATE
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, permission_rules FROM agent_instances WHERE id = $1 AND user_id = $2 FOR UPDATE
 `
 
 type LockInstanceParams struct {
@@ -311,6 +334,7 @@ func (q *Queries) LockInstance(ctx context.Context, arg LockInstanceParams) (Age
 		&i.LastReadSeq,
 		&i.LastActivityAt,
 		&i.StepCount,
+		&i.PermissionRules,
 	)
 	return i, err
 }
@@ -318,11 +342,12 @@ func (q *Queries) LockInstance(ctx context.Context, arg LockInstanceParams) (Age
 const recordUserMessage = `-- name: RecordUserMessage :exec
 WITH upd AS (
     UPDATE agent_instances SET
-        status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
+        status = CASE WHEN status = 'AWAITING_INPUT' AND NOT $2::boolean THEN 'ACTIVE'::agent_status
+                      ELSE status END,
         last_activity_at = now(),
-        last_read_message_id = CASE WHEN $2::boolean THEN $1::uuid ELSE last_read_message_id END,
-        last_read_seq = CASE WHEN $2::boolean THEN $3::bigint ELSE last_read_seq END
-    WHERE agent_instances.id = $4::uuid AND agent_instances.user_id = $5::uuid
+        last_read_message_id = CASE WHEN $3::boolean THEN $1::uuid ELSE last_read_message_id END,
+        last_read_seq = CASE WHEN $3::boolean THEN $4::bigint ELSE last_read_seq END
+    WHERE agent_instances.id = $5::uuid AND agent_instances.user_id = $6::uuid
     RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status
 )
 INSERT INTO events (user_id, agent_instance_id, kind, message_id, status)
@@ -330,20 +355,23 @@ SELECT upd.user_id, upd.id, 'message', $1::uuid, upd.status FROM upd
 `
 
 type RecordUserMessageParams struct {
-	MessageID  uuid.UUID `json:"message_id"`
-	MarkAsRead bool      `json:"mark_as_read"`
-	MessageSeq int64     `json:"message_seq"`
-	ID         uuid.UUID `json:"id"`
-	UserID     uuid.UUID `json:"user_id"`
+	MessageID    uuid.UUID `json:"message_id"`
+	StillWaiting bool      `json:"still_waiting"`
+	MarkAsRead   bool      `json:"mark_as_read"`
+	MessageSeq   int64     `json:"message_seq"`
+	ID           uuid.UUID `json:"id"`
+	UserID       uuid.UUID `json:"user_id"`
 }
 
 // After a user message: it answers a waiting question (AWAITING_INPUT ->
-// ACTIVE; COMPLETED stays), counts as activity, with mark_as_read moves
+// ACTIVE unless still_waiting: another question still waits; COMPLETED
+// stays), counts as activity, with mark_as_read moves
 // the agent's read cursor to it, and is an event of the live view (whose
 // insert wakes the instance's waiters and the user's streams).
 func (q *Queries) RecordUserMessage(ctx context.Context, arg RecordUserMessageParams) error {
 	_, err := q.db.Exec(ctx, recordUserMessage,
 		arg.MessageID,
+		arg.StillWaiting,
 		arg.MarkAsRead,
 		arg.MessageSeq,
 		arg.ID,

@@ -26,6 +26,9 @@ type AnswerResult struct {
 	InstanceID uuid.UUID
 	// Answer is the first USER message after the question.
 	Answer *Message
+	// OptionIndex: the question's option the answer chose (nil: free text,
+	// or a question without options).
+	OptionIndex *int
 }
 
 // CheckAnswer looks once for the answer to a question (an agent message
@@ -60,7 +63,7 @@ func (s *Store) CheckAnswer(ctx context.Context, userID, questionID uuid.UUID) (
 	} else if err != nil {
 		return AnswerResult{}, fmt.Errorf("find answer: %w", err)
 	}
-	res.Status, res.Answer = AnswerAnswered, &ans
+	res.Status, res.Answer, res.OptionIndex = AnswerAnswered, &ans, OptionIndex(question.Options, ans)
 	_, _, err = withInstance(ctx, s, instanceOp{userID: userID, id: question.AgentInstanceID, mode: mustExist},
 		func(t *instanceTx) (struct{}, error) {
 			inst, err := t.Instance(ctx)

@@ -39,6 +39,19 @@ type SendAgentMessageParams struct {
 	// Notify: send the person this message's webhooks. nil: questions
 	// notify, steps do not (Omnara's send_push/email/sms default).
 	Notify *bool `json:"notify"`
+	// Options: a question's choices. A question without them may carry
+	// Omnara's options block at the end of its content instead.
+	Options []string `json:"options,omitempty"`
+	// extra: the columns of a permission request (RequestPermission).
+	extra *messageExtra
+}
+
+// messageExtra is what a permission request's message stores besides an
+// ordinary question's.
+type messageExtra struct {
+	kind                 string
+	permission, decision []byte
+	expiresAt            *time.Time
 }
 
 // SendAgentMessageResult is what a sent agent message returns: its ids and
@@ -64,6 +77,15 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 		return SendAgentMessageResult{}, err
 	}
 	if err := validateMetadata(p.Metadata); err != nil {
+		return SendAgentMessageResult{}, err
+	}
+	if len(p.Options) > 0 && !p.RequiresUserInput {
+		return SendAgentMessageResult{}, Errorf(EInvalid, "options are for questions (requires_user_input)")
+	}
+	if len(p.Options) == 0 && p.RequiresUserInput {
+		_, p.Options = SplitOptions(p.Content)
+	}
+	if err := validateOptions(p.Options); err != nil {
 		return SendAgentMessageResult{}, err
 	}
 	if p.InstanceID == uuid.Nil {
@@ -110,10 +132,14 @@ func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, p SendAge
 		insert = t.Final() // nothing follows the insert
 	}
 	diff, setDiff := SanitizeGitDiff(p.GitDiff)
-	rows, err := insert.InsertAgentMessage(ctx, InsertAgentMessageParams{
+	params := InsertAgentMessageParams{
 		UserID: p.UserID, AgentInstanceID: p.InstanceID, Content: p.Content, RequiresUserInput: p.RequiresUserInput,
-		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff,
-	})
+		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff, Options: p.Options,
+	}
+	if x := p.extra; x != nil {
+		params.Kind, params.Permission, params.Decision, params.ExpiresAt = &x.kind, x.permission, x.decision, x.expiresAt
+	}
+	rows, err := insert.InsertAgentMessage(ctx, params)
 	if err == nil && len(rows) == 0 {
 		err = errors.New("no row returned")
 	}
@@ -133,9 +159,13 @@ func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, p SendAge
 		return res, nil
 	}
 	data := WebhookData{AgentInstanceID: p.InstanceID, MessageID: &res.MessageID, SenderType: string(SenderTypeAGENT),
-		Content: p.Content, RequiresUserInput: p.RequiresUserInput}
+		Content: p.Content, RequiresUserInput: p.RequiresUserInput, Options: p.Options}
 	types := []string{EventMessageCreated}
-	if p.RequiresUserInput {
+	switch {
+	case p.extra != nil && p.RequiresUserInput:
+		data.Kind, data.Permission = p.extra.kind, p.extra.permission
+		types = []string{EventPermissionRequested, EventMessageCreated}
+	case p.RequiresUserInput:
 		types = []string{EventQuestionAsked, EventMessageCreated}
 	}
 	return res, s.enqueueWebhooks(ctx, t, p.UserID, data, types...)
@@ -151,6 +181,13 @@ type CreateUserMessageParams struct {
 	Content        string    `json:"content"`
 	MarkAsRead     bool      `json:"mark_as_read"`
 	IdempotencyKey string    `json:"-"`
+	// ReplyTo names the question the message answers. Without it, the
+	// message answers the session's open question: the latest ordinary
+	// one, else a permission request when exactly one waits.
+	ReplyTo *uuid.UUID `json:"reply_to,omitempty"`
+	// OptionIndex chooses among the question's options; Content may then
+	// be empty (it becomes the option's label) or must be that label.
+	OptionIndex *int `json:"option_index,omitempty"`
 }
 
 // CreateUserMessageResult is the stored user message.
@@ -160,42 +197,33 @@ type CreateUserMessageResult struct {
 	MarkedAsRead bool      `json:"marked_as_read"`
 	// Answered is set when the message answered a waiting question.
 	Answered bool `json:"answered"`
-	Replayed bool `json:"-"`
+	// QuestionID and OptionIndex: the question it answers and the option
+	// it chose.
+	QuestionID  *uuid.UUID `json:"question_id,omitempty"`
+	OptionIndex *int       `json:"option_index,omitempty"`
+	// Decision: what it decided of a permission request. With Late, the
+	// request had expired: the decision is recorded, not applied.
+	Decision *Decision `json:"decision,omitempty"`
+	Late     bool      `json:"late,omitempty"`
+	Replayed bool      `json:"-"`
 }
 
 // CreateUserMessage stores a USER message on one of the user's instances. It
 // answers a waiting question: an AWAITING_INPUT instance becomes ACTIVE
-// (COMPLETED stays COMPLETED).
+// unless another question still waits (COMPLETED stays COMPLETED). An
+// answer to a permission request is its decision (see decisionOf): kept
+// out of the agent's queue, applied while the request waits, recorded as
+// late after it expired, refused once the request is decided.
 func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams) (CreateUserMessageResult, error) {
-	if err := validateContent(p.Content); err != nil {
-		return CreateUserMessageResult{}, err
+	if p.OptionIndex == nil {
+		if err := validateContent(p.Content); err != nil {
+			return CreateUserMessageResult{}, err
+		}
 	}
 	op := instanceOp{userID: p.UserID, id: p.InstanceID, mode: mustExist,
 		operation: "create_user_message", key: p.IdempotencyKey, request: p}
 	res, replayed, err := withInstance(ctx, s, op, func(t *instanceTx) (CreateUserMessageResult, error) {
-		msg, err := t.InsertMessage(ctx, InsertMessageParams{
-			UserID: p.UserID, AgentInstanceID: p.InstanceID, SenderType: SenderTypeUSER, Content: p.Content,
-		})
-		if err != nil {
-			return CreateUserMessageResult{}, fmt.Errorf("insert user message: %w", err)
-		}
-		inst, err := t.Instance(ctx) // as locked, before the insert
-		if err != nil {
-			return CreateUserMessageResult{}, err
-		}
-		if err := t.RecordUserMessage(ctx, RecordUserMessageParams{
-			MarkAsRead: p.MarkAsRead, MessageID: msg.ID, MessageSeq: msg.Seq, ID: inst.ID, UserID: p.UserID,
-		}); err != nil {
-			return CreateUserMessageResult{}, fmt.Errorf("update instance: %w", err)
-		}
-		res := CreateUserMessageResult{InstanceID: inst.ID, MessageID: msg.ID, MarkedAsRead: p.MarkAsRead,
-			Answered: inst.Status == AgentStatusAWAITINGINPUT}
-		data := WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID, SenderType: string(SenderTypeUSER), Content: p.Content}
-		types := []string{EventMessageCreated}
-		if res.Answered {
-			types = []string{EventQuestionAnswered, EventMessageCreated}
-		}
-		return res, s.enqueueWebhooks(ctx, t, p.UserID, data, types...)
+		return s.appendUserMessage(ctx, t, p)
 	})
 	res.Replayed = replayed
 	if err == nil {
@@ -205,6 +233,138 @@ func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams
 		}
 	}
 	return res, err
+}
+
+// appendUserMessage is CreateUserMessage on the locked instance.
+func (s *Store) appendUserMessage(ctx context.Context, t *instanceTx, p CreateUserMessageParams) (CreateUserMessageResult, error) {
+	inst, err := t.Instance(ctx)
+	if err != nil {
+		return CreateUserMessageResult{}, err
+	}
+	target, err := answerTarget(ctx, t.Queries, inst, p.ReplyTo)
+	if err != nil {
+		return CreateUserMessageResult{}, err
+	}
+	in := InsertMessageParams{UserID: p.UserID, AgentInstanceID: inst.ID, SenderType: SenderTypeUSER, Content: p.Content}
+	if p.OptionIndex != nil {
+		if in.Content, err = chosenLabel(target, p.OptionIndex, p.Content); err != nil {
+			return CreateUserMessageResult{}, err
+		}
+		i := int32(*p.OptionIndex)
+		in.OptionIndex = &i
+	}
+	decides := target != nil && target.Kind != nil && *target.Kind == KindPermission
+	if target != nil && (p.ReplyTo != nil || p.OptionIndex != nil || decides) {
+		in.ReplyTo = &target.ID
+	}
+	markAsRead := p.MarkAsRead
+	var prior *Decision
+	if decides {
+		kind := KindDecision
+		in.Kind, markAsRead = &kind, false // a decision is never in the queue
+		if prior = ParseDecision(target.Decision); prior != nil && (prior.Outcome != OutcomeExpired || prior.Late != nil) {
+			return CreateUserMessageResult{}, Errorf(EConflict, "This permission request was decided already")
+		}
+	}
+	msg, err := t.InsertMessage(ctx, in)
+	if err != nil {
+		return CreateUserMessageResult{}, fmt.Errorf("insert user message: %w", err)
+	}
+	res := CreateUserMessageResult{InstanceID: inst.ID, MessageID: msg.ID, MarkedAsRead: markAsRead}
+	if target != nil {
+		res.QuestionID, res.OptionIndex = &target.ID, OptionIndex(target.Options, msg)
+	}
+	data := WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID, SenderType: string(SenderTypeUSER), Content: msg.Content,
+		QuestionID: res.QuestionID, OptionIndex: res.OptionIndex}
+	switch {
+	case decides:
+		d := decisionOf(*target, msg)
+		res.Decision = &d
+		record := d
+		if prior != nil || target.ExpiresAt == nil || !target.ExpiresAt.After(time.Now()) {
+			res.Late = true
+			record = Decision{Outcome: OutcomeExpired, Late: &d}
+		} else {
+			res.Answered = true
+		}
+		if err := applyDecision(ctx, t.Queries, inst, *target, record); err != nil {
+			return CreateUserMessageResult{}, err
+		}
+		data.Decision = res.Decision
+	case target != nil:
+		res.Answered = inst.Status == AgentStatusAWAITINGINPUT && (p.ReplyTo == nil || *p.ReplyTo == target.ID)
+	}
+	waiting := false
+	if inst.Status == AgentStatusAWAITINGINPUT {
+		if waiting, err = stillWaiting(ctx, t.Queries, inst); err != nil {
+			return CreateUserMessageResult{}, err
+		}
+	}
+	if err := t.RecordUserMessage(ctx, RecordUserMessageParams{
+		MarkAsRead: markAsRead, MessageID: msg.ID, MessageSeq: msg.Seq, ID: inst.ID, UserID: p.UserID, StillWaiting: waiting,
+	}); err != nil {
+		return CreateUserMessageResult{}, fmt.Errorf("update instance: %w", err)
+	}
+	types := []string{EventMessageCreated}
+	if res.Answered {
+		types = []string{EventQuestionAnswered, EventMessageCreated}
+	}
+	return res, s.enqueueWebhooks(ctx, t, p.UserID, data, types...)
+}
+
+// answerTarget is the question a person's message answers: the one it
+// names (which must be a question of the instance), else, while the
+// instance waits, its open ordinary question, else its one waiting
+// permission request. Several waiting requests and no name: none (the
+// message is an instruction; it decides nothing).
+func answerTarget(ctx context.Context, q *Queries, inst AgentInstance, replyTo *uuid.UUID) (*Message, error) {
+	if replyTo != nil {
+		m, err := q.GetAgentMessage(ctx, GetAgentMessageParams{ID: *replyTo, UserID: inst.UserID})
+		if isNoRows(err) || (err == nil && (m.AgentInstanceID != inst.ID || !m.RequiresUserInput)) {
+			return nil, Errorf(EInvalid, "reply_to is not a question of this session")
+		} else if err != nil {
+			return nil, fmt.Errorf("get question: %w", err)
+		}
+		return &m, nil
+	}
+	if inst.Status != AgentStatusAWAITINGINPUT {
+		return nil, nil
+	}
+	plain, err := q.OpenPlainQuestion(ctx, OpenPlainQuestionParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
+	if err != nil {
+		return nil, fmt.Errorf("open question: %w", err)
+	}
+	if plain {
+		m, err := q.LatestPlainQuestion(ctx, LatestPlainQuestionParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
+		if err != nil {
+			return nil, fmt.Errorf("latest question: %w", err)
+		}
+		return &m, nil
+	}
+	open, err := q.OpenPermissions(ctx, OpenPermissionsParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
+	if err != nil {
+		return nil, fmt.Errorf("open requests: %w", err)
+	}
+	if len(open) == 1 {
+		return &open[0], nil
+	}
+	return nil, nil
+}
+
+// chosenLabel is the content of an answer that chose option idx of the
+// question: the label, given or not.
+func chosenLabel(question *Message, idx *int, content string) (string, error) {
+	if question == nil || len(question.Options) == 0 {
+		return "", Errorf(EInvalid, "option_index: there is no question with options to answer")
+	}
+	if *idx < 0 || *idx >= len(question.Options) {
+		return "", Errorf(EInvalid, "option_index must be from 0 to %d", len(question.Options)-1)
+	}
+	label := question.Options[*idx]
+	if strings.TrimSpace(content) != "" && labelKey(content) != labelKey(label) {
+		return "", Errorf(EInvalid, "content must be empty or the chosen option's label")
+	}
+	return label, nil
 }
 
 // PendingResult is the answer to a read of the queue: the user messages

@@ -13,9 +13,9 @@ import (
 )
 
 const firstUserMessageAfter = `-- name: FirstUserMessageAfter :one
-SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at FROM messages
+SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index FROM messages
 WHERE agent_instance_id = $1 AND user_id = $2
-    AND sender_type = 'USER' AND seq > $3
+    AND sender_type = 'USER' AND kind IS NULL AND seq > $3
 ORDER BY seq
 LIMIT 1
 `
@@ -26,7 +26,8 @@ type FirstUserMessageAfterParams struct {
 	AfterSeq        int64     `json:"after_seq"`
 }
 
-// The answer to a question: the first USER message after it.
+// The answer to a question: the first USER message after it that is not a
+// decision on a permission request.
 func (q *Queries) FirstUserMessageAfter(ctx context.Context, arg FirstUserMessageAfterParams) (Message, error) {
 	row := q.db.QueryRow(ctx, firstUserMessageAfter, arg.AgentInstanceID, arg.UserID, arg.AfterSeq)
 	var i Message
@@ -40,12 +41,19 @@ func (q *Queries) FirstUserMessageAfter(ctx context.Context, arg FirstUserMessag
 		&i.RequiresUserInput,
 		&i.MessageMetadata,
 		&i.CreatedAt,
+		&i.Options,
+		&i.Kind,
+		&i.Permission,
+		&i.Decision,
+		&i.ExpiresAt,
+		&i.ReplyTo,
+		&i.OptionIndex,
 	)
 	return i, err
 }
 
 const getAgentMessage = `-- name: GetAgentMessage :one
-SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at FROM messages
+SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index FROM messages
 WHERE id = $1 AND user_id = $2 AND sender_type = 'AGENT'
 `
 
@@ -67,28 +75,42 @@ func (q *Queries) GetAgentMessage(ctx context.Context, arg GetAgentMessageParams
 		&i.RequiresUserInput,
 		&i.MessageMetadata,
 		&i.CreatedAt,
+		&i.Options,
+		&i.Kind,
+		&i.Permission,
+		&i.Decision,
+		&i.ExpiresAt,
+		&i.ReplyTo,
+		&i.OptionIndex,
 	)
 	return i, err
 }
 
 const insertAgentMessage = `-- name: InsertAgentMessage :many
 WITH msg AS (
-    INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
+    INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata,
+        options, kind, permission, decision, expires_at)
     SELECT $1::uuid, $2::uuid, 'AGENT', $3::text, $4::boolean,
-           $5::jsonb
+           $5::jsonb, $6::text[], $7::text,
+           $8::jsonb, $9::jsonb, $10::timestamptz
     FROM agent_instances o WHERE o.id = $2::uuid AND o.user_id = $1::uuid
     RETURNING id, seq
 ), inst AS (
     UPDATE agent_instances SET
         status = CASE WHEN status = 'COMPLETED' THEN status
                       WHEN $4::boolean THEN 'AWAITING_INPUT'::agent_status
+                      WHEN EXISTS (SELECT FROM messages p
+                                   WHERE p.agent_instance_id = $2::uuid AND p.user_id = $1::uuid
+                                       AND p.kind = 'permission' AND p.decision IS NULL AND p.expires_at > now())
+                          THEN 'AWAITING_INPUT'::agent_status
                       ELSE 'ACTIVE'::agent_status END,
         last_heartbeat_at = now(),
         last_activity_at = now(),
-        step_count = step_count + CASE WHEN $4::boolean THEN 0 ELSE 1 END,
+        step_count = step_count + CASE WHEN $4::boolean OR $7::text IS NOT NULL
+                                       THEN 0 ELSE 1 END,
         last_read_message_id = (SELECT id FROM msg),
         last_read_seq = (SELECT seq FROM msg),
-        git_diff = CASE WHEN $6::boolean THEN $7::text ELSE agent_instances.git_diff END
+        git_diff = CASE WHEN $11::boolean THEN $12::text ELSE agent_instances.git_diff END
     WHERE agent_instances.id = $2::uuid AND agent_instances.user_id = $1::uuid
     RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status, agent_instances.step_count
 ), ev AS (
@@ -97,7 +119,7 @@ WITH msg AS (
 ), queued AS (
     SELECT q.id, q.seq, q.content, q.created_at FROM messages q
     WHERE q.agent_instance_id = $2::uuid AND q.user_id = $1::uuid
-        AND q.sender_type = 'USER'
+        AND q.sender_type = 'USER' AND q.kind IS NULL
         AND q.seq > coalesce((SELECT c.last_read_seq FROM agent_instances c
                               WHERE c.id = $2::uuid AND c.user_id = $1::uuid), 0)
 )
@@ -109,13 +131,18 @@ ORDER BY queued.seq
 `
 
 type InsertAgentMessageParams struct {
-	UserID            uuid.UUID `json:"user_id"`
-	AgentInstanceID   uuid.UUID `json:"agent_instance_id"`
-	Content           string    `json:"content"`
-	RequiresUserInput bool      `json:"requires_user_input"`
-	MessageMetadata   []byte    `json:"message_metadata"`
-	SetGitDiff        bool      `json:"set_git_diff"`
-	GitDiff           *string   `json:"git_diff"`
+	UserID            uuid.UUID  `json:"user_id"`
+	AgentInstanceID   uuid.UUID  `json:"agent_instance_id"`
+	Content           string     `json:"content"`
+	RequiresUserInput bool       `json:"requires_user_input"`
+	MessageMetadata   []byte     `json:"message_metadata"`
+	Options           []string   `json:"options"`
+	Kind              *string    `json:"kind"`
+	Permission        []byte     `json:"permission"`
+	Decision          []byte     `json:"decision"`
+	ExpiresAt         *time.Time `json:"expires_at"`
+	SetGitDiff        bool       `json:"set_git_diff"`
+	GitDiff           *string    `json:"git_diff"`
 }
 
 type InsertAgentMessageRow struct {
@@ -150,6 +177,11 @@ func (q *Queries) InsertAgentMessage(ctx context.Context, arg InsertAgentMessage
 		arg.Content,
 		arg.RequiresUserInput,
 		arg.MessageMetadata,
+		arg.Options,
+		arg.Kind,
+		arg.Permission,
+		arg.Decision,
+		arg.ExpiresAt,
 		arg.SetGitDiff,
 		arg.GitDiff,
 	)
@@ -180,9 +212,11 @@ func (q *Queries) InsertAgentMessage(ctx context.Context, arg InsertAgentMessage
 }
 
 const insertMessage = `-- name: InsertMessage :one
-INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at
+INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata,
+    kind, reply_to, option_index)
+VALUES ($1, $2, $3, $4, $5, $6,
+    $7, $8, $9)
+RETURNING id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index
 `
 
 type InsertMessageParams struct {
@@ -192,6 +226,9 @@ type InsertMessageParams struct {
 	Content           string     `json:"content"`
 	RequiresUserInput bool       `json:"requires_user_input"`
 	MessageMetadata   []byte     `json:"message_metadata"`
+	Kind              *string    `json:"kind"`
+	ReplyTo           *uuid.UUID `json:"reply_to"`
+	OptionIndex       *int32     `json:"option_index"`
 }
 
 func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (Message, error) {
@@ -202,6 +239,9 @@ func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (M
 		arg.Content,
 		arg.RequiresUserInput,
 		arg.MessageMetadata,
+		arg.Kind,
+		arg.ReplyTo,
+		arg.OptionIndex,
 	)
 	var i Message
 	err := row.Scan(
@@ -214,12 +254,58 @@ func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (M
 		&i.RequiresUserInput,
 		&i.MessageMetadata,
 		&i.CreatedAt,
+		&i.Options,
+		&i.Kind,
+		&i.Permission,
+		&i.Decision,
+		&i.ExpiresAt,
+		&i.ReplyTo,
+		&i.OptionIndex,
+	)
+	return i, err
+}
+
+const latestPlainQuestion = `-- name: LatestPlainQuestion :one
+SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index FROM messages
+WHERE agent_instance_id = $1 AND user_id = $2
+    AND requires_user_input AND sender_type = 'AGENT' AND kind IS NULL
+ORDER BY seq DESC
+LIMIT 1
+`
+
+type LatestPlainQuestionParams struct {
+	AgentInstanceID uuid.UUID `json:"agent_instance_id"`
+	UserID          uuid.UUID `json:"user_id"`
+}
+
+// The instance's latest question that is not a permission request (the
+// one a person's message without reply_to answers).
+func (q *Queries) LatestPlainQuestion(ctx context.Context, arg LatestPlainQuestionParams) (Message, error) {
+	row := q.db.QueryRow(ctx, latestPlainQuestion, arg.AgentInstanceID, arg.UserID)
+	var i Message
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.UserID,
+		&i.AgentInstanceID,
+		&i.SenderType,
+		&i.Content,
+		&i.RequiresUserInput,
+		&i.MessageMetadata,
+		&i.CreatedAt,
+		&i.Options,
+		&i.Kind,
+		&i.Permission,
+		&i.Decision,
+		&i.ExpiresAt,
+		&i.ReplyTo,
+		&i.OptionIndex,
 	)
 	return i, err
 }
 
 const listInstanceMessages = `-- name: ListInstanceMessages :many
-SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at FROM messages
+SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index FROM messages
 WHERE agent_instance_id = $1 AND user_id = $2 AND seq > $3
 ORDER BY seq
 LIMIT $4
@@ -257,6 +343,13 @@ func (q *Queries) ListInstanceMessages(ctx context.Context, arg ListInstanceMess
 			&i.RequiresUserInput,
 			&i.MessageMetadata,
 			&i.CreatedAt,
+			&i.Options,
+			&i.Kind,
+			&i.Permission,
+			&i.Decision,
+			&i.ExpiresAt,
+			&i.ReplyTo,
+			&i.OptionIndex,
 		); err != nil {
 			return nil, err
 		}
@@ -269,7 +362,7 @@ func (q *Queries) ListInstanceMessages(ctx context.Context, arg ListInstanceMess
 }
 
 const listRecentMessages = `-- name: ListRecentMessages :many
-SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at FROM messages
+SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index FROM messages
 WHERE agent_instance_id = $1 AND user_id = $2
 ORDER BY seq DESC
 LIMIT $3
@@ -302,6 +395,13 @@ func (q *Queries) ListRecentMessages(ctx context.Context, arg ListRecentMessages
 			&i.RequiresUserInput,
 			&i.MessageMetadata,
 			&i.CreatedAt,
+			&i.Options,
+			&i.Kind,
+			&i.Permission,
+			&i.Decision,
+			&i.ExpiresAt,
+			&i.ReplyTo,
+			&i.OptionIndex,
 		); err != nil {
 			return nil, err
 		}
@@ -314,9 +414,9 @@ func (q *Queries) ListRecentMessages(ctx context.Context, arg ListRecentMessages
 }
 
 const listUserMessagesAfter = `-- name: ListUserMessagesAfter :many
-SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at FROM messages
+SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index FROM messages
 WHERE agent_instance_id = $1 AND user_id = $2
-    AND sender_type = 'USER' AND seq > $3
+    AND sender_type = 'USER' AND kind IS NULL AND seq > $3
 ORDER BY seq
 `
 
@@ -326,7 +426,8 @@ type ListUserMessagesAfterParams struct {
 	AfterSeq        int64     `json:"after_seq"`
 }
 
-// The queue: the instance's USER messages after a seq (0 = from the start).
+// The queue: the instance's USER messages after a seq (0 = from the start),
+// but for decisions on permission requests (they are not instructions).
 func (q *Queries) ListUserMessagesAfter(ctx context.Context, arg ListUserMessagesAfterParams) ([]Message, error) {
 	rows, err := q.db.Query(ctx, listUserMessagesAfter, arg.AgentInstanceID, arg.UserID, arg.AfterSeq)
 	if err != nil {
@@ -346,6 +447,13 @@ func (q *Queries) ListUserMessagesAfter(ctx context.Context, arg ListUserMessage
 			&i.RequiresUserInput,
 			&i.MessageMetadata,
 			&i.CreatedAt,
+			&i.Options,
+			&i.Kind,
+			&i.Permission,
+			&i.Decision,
+			&i.ExpiresAt,
+			&i.ReplyTo,
+			&i.OptionIndex,
 		); err != nil {
 			return nil, err
 		}
@@ -355,6 +463,122 @@ func (q *Queries) ListUserMessagesAfter(ctx context.Context, arg ListUserMessage
 		return nil, err
 	}
 	return items, nil
+}
+
+const openPermissions = `-- name: OpenPermissions :many
+SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index FROM messages
+WHERE agent_instance_id = $1 AND user_id = $2
+    AND kind = 'permission' AND decision IS NULL AND expires_at > now()
+ORDER BY seq
+`
+
+type OpenPermissionsParams struct {
+	AgentInstanceID uuid.UUID `json:"agent_instance_id"`
+	UserID          uuid.UUID `json:"user_id"`
+}
+
+// The instance's permission requests that wait for the person, oldest first.
+func (q *Queries) OpenPermissions(ctx context.Context, arg OpenPermissionsParams) ([]Message, error) {
+	rows, err := q.db.Query(ctx, openPermissions, arg.AgentInstanceID, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Message{}
+	for rows.Next() {
+		var i Message
+		if err := rows.Scan(
+			&i.ID,
+			&i.Seq,
+			&i.UserID,
+			&i.AgentInstanceID,
+			&i.SenderType,
+			&i.Content,
+			&i.RequiresUserInput,
+			&i.MessageMetadata,
+			&i.CreatedAt,
+			&i.Options,
+			&i.Kind,
+			&i.Permission,
+			&i.Decision,
+			&i.ExpiresAt,
+			&i.ReplyTo,
+			&i.OptionIndex,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const openPlainQuestion = `-- name: OpenPlainQuestion :one
+SELECT EXISTS (
+    SELECT FROM (
+        SELECT q.seq FROM messages q
+        WHERE q.agent_instance_id = $1 AND q.user_id = $2
+            AND q.requires_user_input AND q.sender_type = 'AGENT' AND q.kind IS NULL
+        ORDER BY q.seq DESC LIMIT 1
+    ) latest
+    WHERE NOT EXISTS (
+        SELECT FROM messages u
+        WHERE u.agent_instance_id = $1 AND u.user_id = $2
+            AND u.sender_type = 'USER' AND u.kind IS NULL AND u.seq > latest.seq)
+) AS open
+`
+
+type OpenPlainQuestionParams struct {
+	AgentInstanceID uuid.UUID `json:"agent_instance_id"`
+	UserID          uuid.UUID `json:"user_id"`
+}
+
+// Whether the instance's latest question that is not a permission request
+// waits for an answer: no person's message (but decisions) follows it.
+func (q *Queries) OpenPlainQuestion(ctx context.Context, arg OpenPlainQuestionParams) (bool, error) {
+	row := q.db.QueryRow(ctx, openPlainQuestion, arg.AgentInstanceID, arg.UserID)
+	var open bool
+	err := row.Scan(&open)
+	return open, err
+}
+
+const setDecision = `-- name: SetDecision :one
+UPDATE messages SET decision = $1::jsonb
+WHERE id = $2 AND user_id = $3 AND kind = 'permission'
+RETURNING id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index
+`
+
+type SetDecisionParams struct {
+	Decision []byte    `json:"decision"`
+	ID       uuid.UUID `json:"id"`
+	UserID   uuid.UUID `json:"user_id"`
+}
+
+// Records what became of a permission request.
+func (q *Queries) SetDecision(ctx context.Context, arg SetDecisionParams) (Message, error) {
+	row := q.db.QueryRow(ctx, setDecision, arg.Decision, arg.ID, arg.UserID)
+	var i Message
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.UserID,
+		&i.AgentInstanceID,
+		&i.SenderType,
+		&i.Content,
+		&i.RequiresUserInput,
+		&i.MessageMetadata,
+		&i.CreatedAt,
+		&i.Options,
+		&i.Kind,
+		&i.Permission,
+		&i.Decision,
+		&i.ExpiresAt,
+		&i.ReplyTo,
+		&i.OptionIndex,
+	)
+	return i, err
 }
 
 const setRequiresUserInput = `-- name: SetRequiresUserInput :exec

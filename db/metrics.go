@@ -18,6 +18,10 @@ var (
 		Name: "handoff_questions_total",
 		Help: "Questions by outcome: asked (an agent asked for input), answered (a person's message answered one).",
 	}, []string{"outcome"})
+	permissionsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "handoff_permission_requests_total",
+		Help: "Permission requests: requested (waiting for the person), then by outcome (allow, allow_session, deny, auto_allow, expired).",
+	}, []string{"outcome"})
 )
 
 func observeMessage(sender SenderType, replayed, question bool) {

@@ -172,6 +172,7 @@ type AgentInstance struct {
 	LastReadSeq       *int64      `json:"last_read_seq"`
 	LastActivityAt    time.Time   `json:"last_activity_at"`
 	StepCount         int64       `json:"step_count"`
+	PermissionRules   []string    `json:"permission_rules"`
 }
 
 type Event struct {
@@ -214,6 +215,7 @@ type InstanceOverview struct {
 	LastReadSeq       *int64      `json:"last_read_seq"`
 	LastActivityAt    time.Time   `json:"last_activity_at"`
 	StepCount         int64       `json:"step_count"`
+	PermissionRules   []string    `json:"permission_rules"`
 	AgentTypeName     string      `json:"agent_type_name"`
 	QuestionID        uuid.UUID   `json:"question_id"`
 	QuestionContent   string      `json:"question_content"`
@@ -230,6 +232,13 @@ type Message struct {
 	RequiresUserInput bool       `json:"requires_user_input"`
 	MessageMetadata   []byte     `json:"message_metadata"`
 	CreatedAt         time.Time  `json:"created_at"`
+	Options           []string   `json:"options"`
+	Kind              *string    `json:"kind"`
+	Permission        []byte     `json:"permission"`
+	Decision          []byte     `json:"decision"`
+	ExpiresAt         *time.Time `json:"expires_at"`
+	ReplyTo           *uuid.UUID `json:"reply_to"`
+	OptionIndex       *int32     `json:"option_index"`
 }
 
 type User struct {

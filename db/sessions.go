@@ -146,7 +146,7 @@ func overviewInfo(o InstanceOverview) InstanceInfo {
 			ID: o.ID, UserID: o.UserID, UserAgentID: o.UserAgentID, Status: o.Status, Name: o.Name,
 			InstanceMetadata: o.InstanceMetadata, GitDiff: o.GitDiff, StartedAt: o.StartedAt, EndedAt: o.EndedAt,
 			LastHeartbeatAt: o.LastHeartbeatAt, LastReadMessageID: o.LastReadMessageID, LastReadSeq: o.LastReadSeq,
-			LastActivityAt: o.LastActivityAt, StepCount: o.StepCount,
+			LastActivityAt: o.LastActivityAt, StepCount: o.StepCount, PermissionRules: o.PermissionRules,
 		},
 		AgentTypeName: o.AgentTypeName,
 		OpenQuestion:  openQuestion(o.QuestionID, o.QuestionContent, o.QuestionCreatedAt),

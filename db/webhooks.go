@@ -21,10 +21,14 @@ const (
 	EventMessageCreated   = "message.created"
 	EventSessionEnded     = "session.ended"
 	EventQuestionAnswered = "question.answered"
+	// EventPermissionRequested: an agent asks to use a tool (a question of
+	// kind permission; it does not also send question.asked).
+	EventPermissionRequested = "permission.requested"
 )
 
 // WebhookEventTypes are all the event types a webhook can take.
-var WebhookEventTypes = []string{EventQuestionAsked, EventMessageCreated, EventSessionEnded, EventQuestionAnswered}
+var WebhookEventTypes = []string{EventQuestionAsked, EventMessageCreated, EventSessionEnded, EventQuestionAnswered,
+	EventPermissionRequested}
 
 // Webhook formats.
 const (
@@ -55,6 +59,17 @@ type WebhookData struct {
 	Content           string     `json:"content,omitempty"`
 	RequiresUserInput bool       `json:"requires_user_input,omitempty"`
 	Status            string     `json:"status,omitempty"`
+	// Options: a question's choices.
+	Options []string `json:"options,omitempty"`
+	// Kind and Permission: a permission request's kind and what it asks
+	// (tool_name, tool_input, rule).
+	Kind       string          `json:"kind,omitempty"`
+	Permission json.RawMessage `json:"permission,omitempty"`
+	// QuestionID, OptionIndex and Decision: what an answer answered and
+	// chose (question.answered).
+	QuestionID  *uuid.UUID `json:"question_id,omitempty"`
+	OptionIndex *int       `json:"option_index,omitempty"`
+	Decision    *Decision  `json:"decision,omitempty"`
 }
 
 // WithJobs lets the store enqueue webhook deliveries (River on the same

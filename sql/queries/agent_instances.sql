@@ -19,12 +19,14 @@ SELECT * FROM instance_overview WHERE id = @id AND user_id = @user_id;
 
 -- name: RecordUserMessage :exec
 -- After a user message: it answers a waiting question (AWAITING_INPUT ->
--- ACTIVE; COMPLETED stays), counts as activity, with mark_as_read moves
+-- ACTIVE unless still_waiting: another question still waits; COMPLETED
+-- stays), counts as activity, with mark_as_read moves
 -- the agent's read cursor to it, and is an event of the live view (whose
 -- insert wakes the instance's waiters and the user's streams).
 WITH upd AS (
     UPDATE agent_instances SET
-        status = CASE WHEN status = 'AWAITING_INPUT' THEN 'ACTIVE'::agent_status ELSE status END,
+        status = CASE WHEN status = 'AWAITING_INPUT' AND NOT @still_waiting::boolean THEN 'ACTIVE'::agent_status
+                      ELSE status END,
         last_activity_at = now(),
         last_read_message_id = CASE WHEN @mark_as_read::boolean THEN @message_id::uuid ELSE last_read_message_id END,
         last_read_seq = CASE WHEN @mark_as_read::boolean THEN @message_seq::bigint ELSE last_read_seq END
@@ -73,3 +75,8 @@ WHERE user_id = @user_id AND status = @status::agent_status
     AND (last_activity_at, id) < (@before_at::timestamptz, @before_id::uuid)
 ORDER BY last_activity_at DESC, id DESC
 LIMIT @lim;
+
+-- name: AddPermissionRule :exec
+-- Allows requests matching rule for the rest of the session.
+UPDATE agent_instances SET permission_rules = array_append(permission_rules, @rule::text)
+WHERE id = @id AND user_id = @user_id AND NOT (@rule::text = ANY (permission_rules));

@@ -1,6 +1,8 @@
 -- name: InsertMessage :one
-INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
-VALUES (@user_id, @agent_instance_id, @sender_type, @content, @requires_user_input, sqlc.narg(message_metadata))
+INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata,
+    kind, reply_to, option_index)
+VALUES (@user_id, @agent_instance_id, @sender_type, @content, @requires_user_input, sqlc.narg(message_metadata),
+    sqlc.narg(kind), sqlc.narg(reply_to), sqlc.narg(option_index))
 RETURNING *;
 
 -- name: InsertAgentMessage :many
@@ -20,19 +22,26 @@ RETURNING *;
 -- instance it changes nothing and returns no row (it may be sent in one
 -- round trip with the lock that finds none, and with COMMIT).
 WITH msg AS (
-    INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata)
+    INSERT INTO messages (user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata,
+        options, kind, permission, decision, expires_at)
     SELECT @user_id::uuid, @agent_instance_id::uuid, 'AGENT', @content::text, @requires_user_input::boolean,
-           sqlc.narg(message_metadata)::jsonb
+           sqlc.narg(message_metadata)::jsonb, sqlc.narg(options)::text[], sqlc.narg(kind)::text,
+           sqlc.narg(permission)::jsonb, sqlc.narg(decision)::jsonb, sqlc.narg(expires_at)::timestamptz
     FROM agent_instances o WHERE o.id = @agent_instance_id::uuid AND o.user_id = @user_id::uuid
     RETURNING id, seq
 ), inst AS (
     UPDATE agent_instances SET
         status = CASE WHEN status = 'COMPLETED' THEN status
                       WHEN @requires_user_input::boolean THEN 'AWAITING_INPUT'::agent_status
+                      WHEN EXISTS (SELECT FROM messages p
+                                   WHERE p.agent_instance_id = @agent_instance_id::uuid AND p.user_id = @user_id::uuid
+                                       AND p.kind = 'permission' AND p.decision IS NULL AND p.expires_at > now())
+                          THEN 'AWAITING_INPUT'::agent_status
                       ELSE 'ACTIVE'::agent_status END,
         last_heartbeat_at = now(),
         last_activity_at = now(),
-        step_count = step_count + CASE WHEN @requires_user_input::boolean THEN 0 ELSE 1 END,
+        step_count = step_count + CASE WHEN @requires_user_input::boolean OR sqlc.narg(kind)::text IS NOT NULL
+                                       THEN 0 ELSE 1 END,
         last_read_message_id = (SELECT id FROM msg),
         last_read_seq = (SELECT seq FROM msg),
         git_diff = CASE WHEN @set_git_diff::boolean THEN sqlc.narg(git_diff)::text ELSE agent_instances.git_diff END
@@ -44,7 +53,7 @@ WITH msg AS (
 ), queued AS (
     SELECT q.id, q.seq, q.content, q.created_at FROM messages q
     WHERE q.agent_instance_id = @agent_instance_id::uuid AND q.user_id = @user_id::uuid
-        AND q.sender_type = 'USER'
+        AND q.sender_type = 'USER' AND q.kind IS NULL
         AND q.seq > coalesce((SELECT c.last_read_seq FROM agent_instances c
                               WHERE c.id = @agent_instance_id::uuid AND c.user_id = @user_id::uuid), 0)
 )
@@ -55,10 +64,11 @@ FROM msg CROSS JOIN inst LEFT JOIN queued ON true
 ORDER BY queued.seq;
 
 -- name: ListUserMessagesAfter :many
--- The queue: the instance's USER messages after a seq (0 = from the start).
+-- The queue: the instance's USER messages after a seq (0 = from the start),
+-- but for decisions on permission requests (they are not instructions).
 SELECT * FROM messages
 WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id
-    AND sender_type = 'USER' AND seq > @after_seq
+    AND sender_type = 'USER' AND kind IS NULL AND seq > @after_seq
 ORDER BY seq;
 
 -- name: GetAgentMessage :one
@@ -76,10 +86,11 @@ UPDATE agent_instances SET step_count = step_count - 1
 WHERE agent_instances.id = (SELECT agent_instance_id FROM m) AND agent_instances.user_id = @user_id;
 
 -- name: FirstUserMessageAfter :one
--- The answer to a question: the first USER message after it.
+-- The answer to a question: the first USER message after it that is not a
+-- decision on a permission request.
 SELECT * FROM messages
 WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id
-    AND sender_type = 'USER' AND seq > @after_seq
+    AND sender_type = 'USER' AND kind IS NULL AND seq > @after_seq
 ORDER BY seq
 LIMIT 1;
 
@@ -97,3 +108,41 @@ SELECT * FROM messages
 WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id
 ORDER BY seq DESC
 LIMIT @lim;
+
+-- name: OpenPermissions :many
+-- The instance's permission requests that wait for the person, oldest first.
+SELECT * FROM messages
+WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id
+    AND kind = 'permission' AND decision IS NULL AND expires_at > now()
+ORDER BY seq;
+
+-- name: OpenPlainQuestion :one
+-- Whether the instance's latest question that is not a permission request
+-- waits for an answer: no person's message (but decisions) follows it.
+SELECT EXISTS (
+    SELECT FROM (
+        SELECT q.seq FROM messages q
+        WHERE q.agent_instance_id = @agent_instance_id AND q.user_id = @user_id
+            AND q.requires_user_input AND q.sender_type = 'AGENT' AND q.kind IS NULL
+        ORDER BY q.seq DESC LIMIT 1
+    ) latest
+    WHERE NOT EXISTS (
+        SELECT FROM messages u
+        WHERE u.agent_instance_id = @agent_instance_id AND u.user_id = @user_id
+            AND u.sender_type = 'USER' AND u.kind IS NULL AND u.seq > latest.seq)
+) AS open;
+
+-- name: LatestPlainQuestion :one
+-- The instance's latest question that is not a permission request (the
+-- one a person's message without reply_to answers).
+SELECT * FROM messages
+WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id
+    AND requires_user_input AND sender_type = 'AGENT' AND kind IS NULL
+ORDER BY seq DESC
+LIMIT 1;
+
+-- name: SetDecision :one
+-- Records what became of a permission request.
+UPDATE messages SET decision = @decision::jsonb
+WHERE id = @id AND user_id = @user_id AND kind = 'permission'
+RETURNING *;
