@@ -80,7 +80,6 @@ func decided(t *testing.T, ch <-chan asked) db.PermissionResult {
 	return a.res
 }
 
-
 func later() time.Time { return time.Now().Add(time.Minute) }
 
 func TestPermissionAllowOnceAndDeny(t *testing.T) {
