@@ -42,6 +42,14 @@ type SendAgentMessageParams struct {
 	// Options: a question's choices. A question without them may carry
 	// Omnara's options block at the end of its content instead.
 	Options []string `json:"options,omitempty"`
+	// InstanceMetadata describes the session when this message starts it.
+	InstanceMetadata json.RawMessage `json:"-"`
+	// Reopen: an ended session is active again (an agent resumed it).
+	Reopen bool `json:"-"`
+	// KeepQueue: hand nothing over and leave the read cursor: the message
+	// records what an agent's hook reported, and the agent will not see
+	// what a send returns.
+	KeepQueue bool `json:"-"`
 	// extra: the columns of a permission request (RequestPermission).
 	extra *messageExtra
 }
@@ -92,7 +100,7 @@ func (s *Store) SendAgentMessage(ctx context.Context, p SendAgentMessageParams) 
 		p.InstanceID = NewSessionID(p.UserID, p.IdempotencyKey)
 	}
 	op := instanceOp{userID: p.UserID, id: p.InstanceID, mode: createMissing, agentType: p.AgentType,
-		operation: "send_agent_message", key: p.IdempotencyKey, request: p}
+		metadata: nullJSON(p.InstanceMetadata), operation: "send_agent_message", key: p.IdempotencyKey, request: p}
 	res, replayed, err := withInstance(ctx, s, op, func(t *instanceTx) (SendAgentMessageResult, error) {
 		return s.appendAgentMessage(ctx, t, p)
 	})
@@ -134,7 +142,8 @@ func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, p SendAge
 	diff, setDiff := SanitizeGitDiff(p.GitDiff)
 	params := InsertAgentMessageParams{
 		UserID: p.UserID, AgentInstanceID: p.InstanceID, Content: p.Content, RequiresUserInput: p.RequiresUserInput,
-		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff, Options: p.Options,
+		MessageMetadata: nullJSON(p.Metadata), SetGitDiff: setDiff, GitDiff: diff, Options: p.Options, Reopen: p.Reopen,
+		KeepQueue: p.KeepQueue,
 	}
 	if x := p.extra; x != nil {
 		params.Kind, params.Permission, params.Decision, params.ExpiresAt = &x.kind, x.permission, x.decision, x.expiresAt

@@ -38,6 +38,11 @@ const (
 // saying why.
 const DeniedMessage = "Permission denied by user"
 
+// DefaultPermissionWait is how long a hook waits for the person's decision
+// by default: under Claude Code's 600 s hook timeout, so the hook answers
+// "no decision" (the agent asks locally) before the agent gives up on it.
+const DefaultPermissionWait = 540 * time.Second
+
 // MaxToolNameLen is the longest tool name a permission request may carry.
 const MaxToolNameLen = 255
 
@@ -206,7 +211,9 @@ func (s *Store) openPermission(ctx context.Context, t *instanceTx, p RequestPerm
 	if err != nil {
 		return PermissionResult{}, err
 	}
-	msg := SendAgentMessageParams{UserID: p.UserID, InstanceID: inst.ID, Content: text,
+	// KeepQueue: the person's messages stay queued (a request hands the
+	// agent nothing).
+	msg := SendAgentMessageParams{UserID: p.UserID, InstanceID: inst.ID, Content: text, KeepQueue: true,
 		extra: &messageExtra{kind: KindPermission, permission: raw}}
 	if simple && slices.Contains(inst.PermissionRules, req.Rule) {
 		res.Decision = Decision{Outcome: OutcomeAutoAllow, Rule: req.Rule}

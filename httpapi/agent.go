@@ -62,6 +62,8 @@ func idempotencyKey(r *http.Request) (string, error) {
 type messageBody struct {
 	AgentInstanceID *string `json:"agent_instance_id"`
 	Content         *string `json:"content"`
+	// contentOptional: an answer that chooses an option needs no text.
+	contentOptional bool
 }
 
 type messageFields struct {
@@ -80,6 +82,9 @@ func (m *messageBody) decode(r *http.Request, w http.ResponseWriter, req any) (m
 	var err error
 	if f.id, err = requiredUUID(m.AgentInstanceID, "agent_instance_id"); err != nil {
 		return f, err
+	}
+	if m.contentOptional && m.Content == nil {
+		m.Content = new(string)
 	}
 	if f.content, err = required(m.Content, "content"); err != nil {
 		return f, err
@@ -101,11 +106,12 @@ func parseSendAgentMessage(r *http.Request, w http.ResponseWriter, p auth.Princi
 		SendPush          *bool           `json:"send_push"`
 		GitDiff           *string         `json:"git_diff"`
 		MessageMetadata   json.RawMessage `json:"message_metadata"`
+		Options           []string        `json:"options"`
 	}
 	m, err := req.decode(r, w, &req)
 	return db.SendAgentMessageParams{
 		UserID: p.UserID, InstanceID: m.id, AgentType: valueOr(req.AgentType, ""), Content: m.content,
-		RequiresUserInput: valueOr(req.RequiresUserInput, false), GitDiff: req.GitDiff,
+		RequiresUserInput: valueOr(req.RequiresUserInput, false), GitDiff: req.GitDiff, Options: req.Options,
 		Metadata: req.MessageMetadata, IdempotencyKey: m.key, Notify: notifyFlags(req.SendPush, req.SendEmail, req.SendSMS),
 	}, err
 }
@@ -148,12 +154,42 @@ func parseCreateUserMessage(r *http.Request, w http.ResponseWriter, p auth.Princ
 	var req struct {
 		messageBody
 		MarkAsRead *bool `json:"mark_as_read"`
+		answerChoice
 	}
+	req.contentOptional = true
 	m, err := req.decode(r, w, &req)
-	return db.CreateUserMessageParams{
+	if err != nil {
+		return db.CreateUserMessageParams{}, err
+	}
+	params := db.CreateUserMessageParams{
 		UserID: p.UserID, InstanceID: m.id, Content: m.content,
 		MarkAsRead: valueOr(req.MarkAsRead, true), IdempotencyKey: m.key,
-	}, err
+	}
+	return params, req.answerChoice.apply(&params)
+}
+
+// answerChoice is what a person's message may add to name the question it
+// answers and the option it chooses (handoff's fields, on both routes).
+type answerChoice struct {
+	QuestionID  *string `json:"question_id"`
+	OptionIndex *int    `json:"option_index"`
+}
+
+// apply checks the choice and sets it on p; without an option the
+// content is required.
+func (a answerChoice) apply(p *db.CreateUserMessageParams) error {
+	if a.QuestionID != nil {
+		id, err := parseUUID(*a.QuestionID, "question_id")
+		if err != nil {
+			return err
+		}
+		p.ReplyTo = &id
+	}
+	p.OptionIndex = a.OptionIndex
+	if a.OptionIndex == nil && strings.TrimSpace(p.Content) == "" {
+		return badRequest(http.StatusUnprocessableEntity, "content is required (or option_index)")
+	}
+	return nil
 }
 
 func renderCreateUserMessage(res db.CreateUserMessageResult) (int, any) {
@@ -381,6 +417,6 @@ func renderAnswer(res db.AnswerResult) (int, any) {
 	}
 	return http.StatusOK, map[string]any{
 		"question_id": res.QuestionID.String(), "agent_instance_id": res.InstanceID.String(),
-		"status": res.Status, "answer": answer,
+		"status": res.Status, "answer": answer, "option_index": res.OptionIndex,
 	}
 }

@@ -15,7 +15,17 @@ func endpoint[In, Out any](s *Server, required auth.Scope,
 	op func(ctx context.Context, in In) (Out, error),
 	render func(Out) (status int, body any),
 ) http.HandlerFunc {
-	return s.authed(required, func(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	return s.authed(required, run(s, parse, op, render))
+}
+
+// run is an endpoint after authentication: parse, run the operation,
+// render (for routes authenticated another way, such as authedLong).
+func run[In, Out any](s *Server,
+	parse func(r *http.Request, w http.ResponseWriter, p auth.Principal) (In, error),
+	op func(ctx context.Context, in In) (Out, error),
+	render func(Out) (status int, body any),
+) func(http.ResponseWriter, *http.Request, auth.Principal) {
+	return func(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 		in, err := parse(r, w, p)
 		if err != nil {
 			s.fail(w, r, err)
@@ -28,7 +38,7 @@ func endpoint[In, Out any](s *Server, required auth.Scope,
 		}
 		status, body := render(out)
 		writeJSON(w, status, body)
-	})
+	}
 }
 
 // fail writes a request error or a store error.

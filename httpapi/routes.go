@@ -47,6 +47,9 @@ func (s *Server) routes() {
 		endpoint(s, agent, pathRef("agent_instance_id"), s.heartbeat, renderHeartbeat))
 	s.handle("GET /api/v1/questions/{question_id}/answer",
 		endpoint(s, agent, parseAnswerQuery, s.questionAnswer, renderAnswer))
+	// Agents' hooks: a permission request waits for the person, so the
+	// key is re-checked while it does.
+	s.handle("POST /api/v1/hooks/claude-code", s.authedLong(agent, run(s, parseHook, s.hook, renderHook)))
 	s.handle("GET /api/v1/auth/verify",
 		endpoint(s, agent, principalUser, s.store.GetUser, renderVerify))
 

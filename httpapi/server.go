@@ -54,6 +54,10 @@ type Config struct {
 	// TrustedProxies may set X-Forwarded-Proto (a TLS reverse proxy in
 	// front); from anyone else it is ignored.
 	TrustedProxies []netip.Prefix
+	// PermissionWait bounds the wait of a hook for the person's decision
+	// (db.DefaultPermissionWait when zero): below the agent's own hook
+	// timeout, so the agent hears "no decision" and asks locally.
+	PermissionWait time.Duration
 	Log            *slog.Logger
 }
 
@@ -66,6 +70,7 @@ type Server struct {
 	verifier          *auth.Verifier
 	keys              *auth.Keys
 	streamHeartbeat   time.Duration
+	permissionWait    time.Duration
 	bodyTimeout       time.Duration
 	headerTimeout     time.Duration
 	idleTimeout       time.Duration
@@ -105,6 +110,10 @@ func New(cfg Config) *Server {
 		s.idleTimeout = DefaultIdleTimeout
 	}
 	s.maxConnsPerClient = cfg.MaxConnsPerClient
+	s.permissionWait = cfg.PermissionWait
+	if s.permissionWait <= 0 {
+		s.permissionWait = db.DefaultPermissionWait
+	}
 	s.streamHeartbeat = cfg.Heartbeat
 	if s.streamHeartbeat <= 0 {
 		s.streamHeartbeat = DefaultHeartbeat

@@ -40,6 +40,9 @@ type instanceJSON struct {
 	InstanceMetadata json.RawMessage `json:"instance_metadata"`
 	OpenQuestion     *questionJSON   `json:"open_question"`
 	GitDiff          *string         `json:"git_diff,omitempty"`
+	// PermissionRules: what the person allowed for the rest of the
+	// session (Bash(ls:*), Edit).
+	PermissionRules []string `json:"permission_rules"`
 }
 
 func instanceResponse(i db.InstanceInfo, withDiff bool) instanceJSON {
@@ -47,6 +50,10 @@ func instanceResponse(i db.InstanceInfo, withDiff bool) instanceJSON {
 		ID: i.ID.String(), AgentType: i.AgentTypeName, AgentTypeID: i.UserAgentID.String(), AgentTypeName: i.AgentTypeName,
 		Name: i.Name, Status: string(i.Status), StartedAt: i.StartedAt, EndedAt: i.EndedAt,
 		LastActivityAt: i.LastActivityAt, LastHeartbeatAt: i.LastHeartbeatAt, InstanceMetadata: i.InstanceMetadata,
+		PermissionRules: i.PermissionRules,
+	}
+	if out.PermissionRules == nil {
+		out.PermissionRules = []string{}
 	}
 	if len(out.InstanceMetadata) == 0 {
 		out.InstanceMetadata = json.RawMessage("null")
@@ -216,6 +223,26 @@ type conversationMessage struct {
 	RequiresUserInput bool            `json:"requires_user_input"`
 	CreatedAt         time.Time       `json:"created_at"`
 	MessageMetadata   json.RawMessage `json:"message_metadata"`
+	// Options: a question's choices; Kind: permission (a request) or
+	// decision (the person's answer to one), else null.
+	Options    []string        `json:"options"`
+	Kind       *string         `json:"kind"`
+	Permission json.RawMessage `json:"permission"`
+	Decision   json.RawMessage `json:"decision"`
+	// ExpiresAt: when a permission request stops waiting.
+	ExpiresAt *time.Time `json:"expires_at"`
+	// ReplyTo, OptionIndex: the question a person's message answers and
+	// the option it chose.
+	ReplyTo     *uuid.UUID `json:"reply_to"`
+	OptionIndex *int32     `json:"option_index"`
+}
+
+// rawOrNull is a jsonb column as JSON (null when NULL).
+func rawOrNull(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return b
 }
 
 func renderMessagePage(p messagePage) (int, any) {
@@ -224,12 +251,11 @@ func renderMessagePage(p messagePage) (int, any) {
 		HasMore  bool                  `json:"has_more"`
 	}{Messages: make([]conversationMessage, len(p.msgs)), HasMore: p.more}
 	for i, m := range p.msgs {
-		meta := json.RawMessage(m.MessageMetadata)
-		if len(meta) == 0 {
-			meta = json.RawMessage("null")
-		}
 		out.Messages[i] = conversationMessage{ID: m.ID.String(), Seq: m.Seq, SenderType: string(m.SenderType),
-			Content: m.Content, RequiresUserInput: m.RequiresUserInput, CreatedAt: m.CreatedAt, MessageMetadata: meta}
+			Content: m.Content, RequiresUserInput: m.RequiresUserInput, CreatedAt: m.CreatedAt,
+			MessageMetadata: rawOrNull(m.MessageMetadata), Options: m.Options, Kind: m.Kind,
+			Permission: rawOrNull(m.Permission), Decision: rawOrNull(m.Decision), ExpiresAt: m.ExpiresAt,
+			ReplyTo: m.ReplyTo, OptionIndex: m.OptionIndex}
 	}
 	return http.StatusOK, out
 }
@@ -243,21 +269,23 @@ func parsePersonMessage(r *http.Request, w http.ResponseWriter, p auth.Principal
 	}
 	var req struct {
 		Content *string `json:"content"`
+		answerChoice
 	}
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return db.CreateUserMessageParams{}, err
 	}
-	content, err := required(req.Content, "content")
+	key, err := idempotencyKey(r)
 	if err != nil {
 		return db.CreateUserMessageParams{}, err
 	}
-	key, err := idempotencyKey(r)
-	return db.CreateUserMessageParams{UserID: p.UserID, InstanceID: ref.id, Content: content, IdempotencyKey: key}, err
+	params := db.CreateUserMessageParams{UserID: p.UserID, InstanceID: ref.id, Content: valueOr(req.Content, ""), IdempotencyKey: key}
+	return params, req.answerChoice.apply(&params)
 }
 
 func renderPersonMessage(res db.CreateUserMessageResult) (int, any) {
 	return http.StatusCreated, map[string]any{
 		"id": res.MessageID.String(), "agent_instance_id": res.InstanceID.String(), "answered": res.Answered,
+		"question_id": res.QuestionID, "option_index": res.OptionIndex, "decision": res.Decision, "late": res.Late,
 	}
 }
 

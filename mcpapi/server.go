@@ -47,6 +47,10 @@ type Config struct {
 	// Stateless serves streamable HTTP without sessions, for replicas
 	// behind a plain load balancer.
 	Stateless bool
+	// PermissionWait bounds approve's wait for the person's decision
+	// (db.DefaultPermissionWait when zero); a request nobody decided by
+	// then is denied.
+	PermissionWait time.Duration
 	// SessionIdle closes a session after this long without a request
 	// (DefaultSessionIdle when zero). A client then starts a new session.
 	SessionIdle time.Duration
@@ -66,6 +70,9 @@ type Handler struct {
 func New(cfg Config) *Handler {
 	if cfg.Wait <= 0 {
 		cfg.Wait = DefaultWait
+	}
+	if cfg.PermissionWait <= 0 {
+		cfg.PermissionWait = db.DefaultPermissionWait
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = DefaultProgressEvery

@@ -38,6 +38,8 @@ If no answer comes within the wait, the result has status "pending" and an empty
 Marks the session COMPLETED.`
 	sendMessageDescription = `Send a message to the person: progress (default), or a question with requires_user_input=true, which waits for the answer like ask_question.
 Returns the message id, the session id (created on first use when agent_instance_id is omitted) and the person's queued messages, which you must read and follow.`
+	approveDescription = `Ask the person whether a tool may run (for Claude Code's --permission-prompt-tool mcp__handoff__approve). Blocks until the person decides.
+Returns, as text, {"behavior":"allow","updatedInput":{...}} or {"behavior":"deny","message":"..."}; a request nobody decides in time is denied.`
 	waitForAnswerDescription = `Keep waiting for the answer to a question asked earlier (a question_id from ask_question or send_message whose status was "pending").
 Returns status "answered" with the answer, "pending" if the wait ended again (call it again), or "session_ended".`
 )
@@ -65,6 +67,7 @@ type LogStepOut struct {
 type AskQuestionIn struct {
 	AgentInstanceID *string `json:"agent_instance_id,omitempty" jsonschema:"your session id (from log_step); required"`
 	QuestionText    *string `json:"question_text,omitempty" jsonschema:"the question for the person; required"`
+	Options         []string `json:"options,omitempty" jsonschema:"choices the person can pick with one tap (labels); the person may still answer in words"`
 }
 
 // AnswerOut is the result of ask_question and wait_for_answer: Omnara's
@@ -78,6 +81,28 @@ type AnswerOut struct {
 	Status       string   `json:"status,omitempty"`
 	Instruction  string   `json:"instruction,omitempty"`
 	UserFeedback []string `json:"user_feedback,omitempty"`
+	// OptionIndex: the option the person chose (absent for free text).
+	OptionIndex *int `json:"option_index,omitempty"`
+}
+
+// ApproveIn is approve's input, as Claude Code's --permission-prompt-tool
+// sends it. AgentInstanceID is handoff's: without it the request belongs
+// to a session of this MCP session.
+type ApproveIn struct {
+	ToolName        string          `json:"tool_name" jsonschema:"the tool that wants to run"`
+	Input           map[string]any  `json:"input,omitempty" jsonschema:"the tool's input"`
+	ToolUseID       *string         `json:"tool_use_id,omitempty" jsonschema:"the tool call's id"`
+	AgentInstanceID *string         `json:"agent_instance_id,omitempty" jsonschema:"your handoff session id, if you have one"`
+}
+
+// lenient: Claude Code may add fields to what it sends; they are ignored.
+func (ApproveIn) lenient() {}
+
+// ApproveOut is approve's result: Claude Code's permission decision.
+type ApproveOut struct {
+	Behavior     string          `json:"behavior"`
+	UpdatedInput json.RawMessage `json:"updatedInput,omitempty"`
+	Message      string          `json:"message,omitempty"`
 }
 
 // EndSessionIn is end_session's input.
@@ -98,6 +123,7 @@ type SendMessageIn struct {
 	AgentInstanceID   *string `json:"agent_instance_id,omitempty" jsonschema:"your session id; omit it to start a new session"`
 	AgentType         *string `json:"agent_type,omitempty" jsonschema:"what kind of agent you are (e.g. claude code); defaults to what your client reports"`
 	RequiresUserInput bool    `json:"requires_user_input,omitempty" jsonschema:"true to ask a question and wait for the answer"`
+	Options           []string `json:"options,omitempty" jsonschema:"a question's choices (labels), with requires_user_input"`
 	GitDiff           *string `json:"git_diff,omitempty" jsonschema:"the current git diff of your work, shown to the person"`
 	IdempotencyKey    *string `json:"idempotency_key,omitempty" jsonschema:"a key unique to this message: a retried call with the same key is not sent twice"`
 }
@@ -111,6 +137,7 @@ type SendMessageOut struct {
 	QueuedUserMessages []string `json:"queued_user_messages"`
 	Status             string   `json:"status"`
 	Answer             string   `json:"answer,omitempty"`
+	OptionIndex        *int     `json:"option_index,omitempty"`
 	Instruction        string   `json:"instruction,omitempty"`
 }
 
@@ -136,6 +163,7 @@ func (t *tools) register(s *mcp.Server) {
 	addTool(s, t, "end_session", endSessionDescription, t.endSession)
 	addTool(s, t, "send_message", sendMessageDescription, t.sendMessage)
 	addTool(s, t, "wait_for_answer", waitForAnswerDescription, t.waitForAnswer)
+	addTool(s, t, "approve", approveDescription, t.approve)
 }
 
 // call is one tool call: its request and the calling user.
@@ -168,7 +196,8 @@ func addTool[In, Out any](s *mcp.Server, t *tools, name, description string, fn 
 			return toolError(err), nil
 		}
 		var args In
-		if err := decodeArgs(req.Params.Arguments, &args); err != nil {
+		_, lenient := any(args).(interface{ lenient() })
+		if err := decodeArgs(req.Params.Arguments, &args, !lenient); err != nil {
 			return toolError(t.fail(ctx, name, p.UserID, err)), nil
 		}
 		res, err := fn(ctx, call{req, p.UserID}, args)
@@ -189,14 +218,16 @@ func toolError(err error) *mcp.CallToolResult {
 	return &res
 }
 
-// decodeArgs reads a tool's arguments: an object with only In's fields,
-// of their types.
-func decodeArgs(raw json.RawMessage, dst any) error {
+// decodeArgs reads a tool's arguments: an object with In's fields, of
+// their types, and (strict) no others.
+func decodeArgs(raw json.RawMessage, dst any, strict bool) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	err := dec.Decode(dst)
 	var typeErr *json.UnmarshalTypeError
 	switch {
@@ -253,7 +284,8 @@ func (t *tools) askQuestion(ctx context.Context, c call, in AskQuestionIn) (Answ
 		return AnswerOut{}, err
 	}
 	// As Omnara: a question does not create a session (no agent type).
-	res, err := t.ask(ctx, c, db.SendAgentMessageParams{UserID: c.user, InstanceID: id, Content: *in.QuestionText})
+	res, err := t.ask(ctx, c, db.SendAgentMessageParams{UserID: c.user, InstanceID: id, Content: *in.QuestionText,
+		Options: in.Options})
 	if err != nil {
 		return AnswerOut{}, err
 	}
@@ -289,7 +321,7 @@ func (t *tools) sendMessage(ctx context.Context, c call, in SendMessageIn) (Send
 	// No session id: the store starts one (the same one on a retry with
 	// the same idempotency key).
 	p := db.SendAgentMessageParams{UserID: c.user, InstanceID: id, AgentType: kind, Content: in.Content,
-		GitDiff: in.GitDiff, IdempotencyKey: valueOr(in.IdempotencyKey)}
+		GitDiff: in.GitDiff, IdempotencyKey: valueOr(in.IdempotencyKey), Options: in.Options}
 	if !in.RequiresUserInput {
 		res, err := t.store.SendAgentMessage(ctx, p)
 		if err != nil {
@@ -303,8 +335,59 @@ func (t *tools) sendMessage(ctx context.Context, c call, in SendMessageIn) (Send
 	}
 	out := sendOut(res.Sent, res.Answer.Status)
 	a := answerOut(res.Answer)
-	out.Answer, out.Instruction = a.Answer, a.Instruction
+	out.Answer, out.Instruction, out.OptionIndex = a.Answer, a.Instruction, a.OptionIndex
 	return out, nil
+}
+
+// approveSessions is the namespace of the sessions of approve calls that
+// name none: one per MCP session.
+var approveSessions = uuid.MustParse("5b0e9d3c-7a61-4f28-8e4b-2c9d1a6f3e70")
+
+// Deny messages of approve when the person did not decide.
+const (
+	approveTimedOut = "Permission request timed out: the person did not decide in time."
+	approveEnded    = "The session ended before the person decided."
+)
+
+func (t *tools) approve(ctx context.Context, c call, in ApproveIn) (ApproveOut, error) {
+	id, err := instanceID(in.AgentInstanceID, true)
+	if err != nil {
+		return ApproveOut{}, err
+	}
+	if id == uuid.Nil {
+		id = uuid.New()
+		if c.req.Session != nil && c.req.Session.ID() != "" {
+			id = uuid.NewSHA1(approveSessions, []byte(c.user.String()+"/"+c.req.Session.ID()))
+		}
+	}
+	stop := t.progress(ctx, c.req)
+	deadline := time.Now().Add(t.cfg.PermissionWait)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if in.Input == nil {
+		in.Input = map[string]any{}
+	}
+	input, err := json.Marshal(in.Input)
+	if err != nil {
+		return ApproveOut{}, err
+	}
+	res, err := t.store.RequestPermission(ctx, db.RequestPermissionParams{UserID: c.user, InstanceID: id,
+		AgentType: requestAgentType(ctx, c.req), ToolName: in.ToolName, ToolInput: input,
+		ToolUseID: valueOr(in.ToolUseID)}, deadline)
+	stop()
+	if err != nil {
+		return ApproveOut{}, err
+	}
+	switch d := res.Decision; {
+	case d.Allows():
+		return ApproveOut{Behavior: "allow", UpdatedInput: input}, nil
+	case d.Outcome == db.OutcomeDeny:
+		return ApproveOut{Behavior: "deny", Message: d.Message}, nil
+	case res.Ended:
+		return ApproveOut{Behavior: "deny", Message: approveEnded}, nil
+	}
+	return ApproveOut{Behavior: "deny", Message: approveTimedOut}, nil
 }
 
 func sendOut(res db.SendAgentMessageResult, status string) SendMessageOut {
@@ -383,7 +466,7 @@ func answerOut(res db.AnswerResult) AnswerOut {
 	out := AnswerOut{QuestionID: res.QuestionID.String(), Status: res.Status}
 	switch res.Status {
 	case db.AnswerAnswered:
-		out.Answer = res.Answer.Content
+		out.Answer, out.OptionIndex = res.Answer.Content, res.OptionIndex
 	case db.AnswerPending:
 		out.Instruction = pendingInstruction
 	case db.AnswerSessionEnded:

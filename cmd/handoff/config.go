@@ -61,6 +61,7 @@ type serveConfig struct {
 	shutdownTimeout     time.Duration
 	mcpStateless        bool
 	mcpWait             time.Duration
+	hookWait            time.Duration
 	mcpSessionIdle      time.Duration
 	dbTimeout           time.Duration
 	webhookAllowPrivate bool
@@ -72,7 +73,7 @@ type serveConfig struct {
 // loadServeConfig parses serve's flags and environment. It reads (a key
 // file) but writes and starts nothing.
 func loadServeConfig(args []string, getenv env) (serveConfig, error) {
-	cfg := serveConfig{shutdownTimeout: 30 * time.Second, mcpWait: mcpapi.DefaultWait, mcpSessionIdle: mcpapi.DefaultSessionIdle,
+	cfg := serveConfig{shutdownTimeout: 30 * time.Second, mcpWait: mcpapi.DefaultWait, hookWait: db.DefaultPermissionWait, mcpSessionIdle: mcpapi.DefaultSessionIdle,
 		dbTimeout: db.DefaultOpTimeout,
 		retention: db.DefaultRetention}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -128,6 +129,7 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		envBool(getenv, "HANDOFF_ALLOW_UNTRACKED_TOKENS", &cfg.allowUntracked),
 		envBool(getenv, "HANDOFF_MCP_STATELESS", &cfg.mcpStateless),
 		envSeconds(getenv, "HANDOFF_MCP_WAIT", "50s", &cfg.mcpWait),
+		envSeconds(getenv, "HANDOFF_HOOK_WAIT", "540s", &cfg.hookWait),
 		envDuration(getenv, "HANDOFF_MCP_SESSION_IDLE", "30m", &cfg.mcpSessionIdle),
 		envDuration(getenv, "HANDOFF_DB_TIMEOUT", "10s", &cfg.dbTimeout),
 		envBool(getenv, "HANDOFF_WEBHOOK_ALLOW_PRIVATE", &cfg.webhookAllowPrivate),

@@ -140,9 +140,10 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 			return err
 		},
 		MaxConnsPerClient: cfg.maxConnsPerClient,
+		PermissionWait:    cfg.hookWait,
 		Log:               log,
 	})
-	mcp := mcpapi.New(mcpapi.Config{Store: store, Wait: cfg.mcpWait, Stateless: cfg.mcpStateless,
+	mcp := mcpapi.New(mcpapi.Config{Store: store, Wait: cfg.mcpWait, PermissionWait: cfg.hookWait, Stateless: cfg.mcpStateless,
 		SessionIdle: cfg.mcpSessionIdle, Version: version(), Log: log})
 	for pattern, h := range mcp.Routes() {
 		api.Mount(pattern, auth.ScopeAgent, h)

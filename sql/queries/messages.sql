@@ -7,8 +7,8 @@ RETURNING *;
 
 -- name: InsertAgentMessage :many
 -- An agent message and all it does, in one statement (one round trip): the
--- message; the instance's status (a question waits for input; COMPLETED
--- stays), heartbeat, activity, step count (a step, not a question, counts),
+-- message; the instance's status (a question, or a permission request that
+-- still waits, waits for input; COMPLETED stays unless reopen), heartbeat, activity, step count (a step, not a question, counts),
 -- read cursor (moved to the new message) and git diff (replaced when
 -- set_git_diff); the event for the person's live view, whose insert wakes
 -- waiters; and the queue the message hands the agent: the USER messages
@@ -16,7 +16,9 @@ RETURNING *;
 -- earlier statement (perhaps of the same round trip: the server takes
 -- this statement's snapshot when it reaches it, after the lock), so the
 -- snapshot has every message written on the instance before it, and the
--- instance row as locked. One row per queued message,
+-- instance row as locked. With keep_queue the cursor stays and nothing is
+-- handed over (a record the agent did not write itself). One row per
+-- queued message,
 -- oldest first (or one row with no queued message), each with the new
 -- message's id and seq and the instance's step count. Without the user's
 -- instance it changes nothing and returns no row (it may be sent in one
@@ -31,19 +33,20 @@ WITH msg AS (
     RETURNING id, seq
 ), inst AS (
     UPDATE agent_instances SET
-        status = CASE WHEN status = 'COMPLETED' THEN status
+        status = CASE WHEN status = 'COMPLETED' AND NOT @reopen::boolean THEN status
                       WHEN @requires_user_input::boolean THEN 'AWAITING_INPUT'::agent_status
                       WHEN EXISTS (SELECT FROM messages p
                                    WHERE p.agent_instance_id = @agent_instance_id::uuid AND p.user_id = @user_id::uuid
                                        AND p.kind = 'permission' AND p.decision IS NULL AND p.expires_at > now())
                           THEN 'AWAITING_INPUT'::agent_status
                       ELSE 'ACTIVE'::agent_status END,
+        ended_at = CASE WHEN @reopen::boolean THEN NULL ELSE ended_at END,
         last_heartbeat_at = now(),
         last_activity_at = now(),
         step_count = step_count + CASE WHEN @requires_user_input::boolean OR sqlc.narg(kind)::text IS NOT NULL
                                        THEN 0 ELSE 1 END,
-        last_read_message_id = (SELECT id FROM msg),
-        last_read_seq = (SELECT seq FROM msg),
+        last_read_message_id = CASE WHEN @keep_queue::boolean THEN last_read_message_id ELSE (SELECT id FROM msg) END,
+        last_read_seq = CASE WHEN @keep_queue::boolean THEN last_read_seq ELSE (SELECT seq FROM msg) END,
         git_diff = CASE WHEN @set_git_diff::boolean THEN sqlc.narg(git_diff)::text ELSE agent_instances.git_diff END
     WHERE agent_instances.id = @agent_instance_id::uuid AND agent_instances.user_id = @user_id::uuid
     RETURNING agent_instances.id, agent_instances.user_id, agent_instances.status, agent_instances.step_count
@@ -53,7 +56,7 @@ WITH msg AS (
 ), queued AS (
     SELECT q.id, q.seq, q.content, q.created_at FROM messages q
     WHERE q.agent_instance_id = @agent_instance_id::uuid AND q.user_id = @user_id::uuid
-        AND q.sender_type = 'USER' AND q.kind IS NULL
+        AND q.sender_type = 'USER' AND q.kind IS NULL AND NOT @keep_queue::boolean
         AND q.seq > coalesce((SELECT c.last_read_seq FROM agent_instances c
                               WHERE c.id = @agent_instance_id::uuid AND c.user_id = @user_id::uuid), 0)
 )
