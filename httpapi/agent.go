@@ -62,8 +62,9 @@ func idempotencyKey(r *http.Request) (string, error) {
 type messageBody struct {
 	AgentInstanceID *string `json:"agent_instance_id"`
 	Content         *string `json:"content"`
-	// contentOptional: an answer that chooses an option needs no text.
-	contentOptional bool
+	// contentOptional: an answer that chooses an option needs no text;
+	// contentMissing: decode found none.
+	contentOptional, contentMissing bool
 }
 
 type messageFields struct {
@@ -84,9 +85,8 @@ func (m *messageBody) decode(r *http.Request, w http.ResponseWriter, req any) (m
 		return f, err
 	}
 	if m.contentOptional && m.Content == nil {
-		m.Content = new(string)
-	}
-	if f.content, err = required(m.Content, "content"); err != nil {
+		m.contentMissing = true
+	} else if f.content, err = required(m.Content, "content"); err != nil {
 		return f, err
 	}
 	f.key, err = idempotencyKey(r)
@@ -165,7 +165,7 @@ func parseCreateUserMessage(r *http.Request, w http.ResponseWriter, p auth.Princ
 		UserID: p.UserID, InstanceID: m.id, Content: m.content,
 		MarkAsRead: valueOr(req.MarkAsRead, true), IdempotencyKey: m.key,
 	}
-	return params, req.answerChoice.apply(&params)
+	return params, req.answerChoice.apply(&params, !req.contentMissing)
 }
 
 // answerChoice is what a person's message may add to name the question it
@@ -176,8 +176,8 @@ type answerChoice struct {
 }
 
 // apply checks the choice and sets it on p; without an option the
-// content is required.
-func (a answerChoice) apply(p *db.CreateUserMessageParams) error {
+// content is required (hasContent: the request had it).
+func (a answerChoice) apply(p *db.CreateUserMessageParams, hasContent bool) error {
 	if a.QuestionID != nil {
 		id, err := parseUUID(*a.QuestionID, "question_id")
 		if err != nil {
@@ -186,7 +186,7 @@ func (a answerChoice) apply(p *db.CreateUserMessageParams) error {
 		p.ReplyTo = &id
 	}
 	p.OptionIndex = a.OptionIndex
-	if a.OptionIndex == nil && strings.TrimSpace(p.Content) == "" {
+	if a.OptionIndex == nil && !hasContent {
 		return badRequest(http.StatusUnprocessableEntity, "content is required (or option_index)")
 	}
 	return nil

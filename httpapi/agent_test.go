@@ -247,7 +247,7 @@ func TestQuestionAnswerRoute(t *testing.T) {
 	q := a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"x","content":"Port?","requires_user_input":true}`)
 	qid := q["message_id"].(string)
 	pending := a.ok(200, "GET", "/api/v1/questions/"+qid+"/answer?wait=0.05", "")
-	wantKeys(t, "answer", pending, "question_id", "agent_instance_id", "status", "answer")
+	wantKeys(t, "answer", pending, "question_id", "agent_instance_id", "status", "answer", "option_index")
 	wantFields(t, "pending", pending, map[string]any{"question_id": qid, "agent_instance_id": inst, "status": "pending", "answer": nil})
 	a.ok(200, "POST", "/api/v1/messages/user", `{"agent_instance_id":"`+inst+`","content":"8080","mark_as_read":false}`)
 	wantFields(t, "answered", a.ok(200, "GET", "/api/v1/questions/"+qid+"/answer", ""), map[string]any{"status": "answered", "answer": "8080"})

@@ -279,7 +279,7 @@ func parsePersonMessage(r *http.Request, w http.ResponseWriter, p auth.Principal
 		return db.CreateUserMessageParams{}, err
 	}
 	params := db.CreateUserMessageParams{UserID: p.UserID, InstanceID: ref.id, Content: valueOr(req.Content, ""), IdempotencyKey: key}
-	return params, req.answerChoice.apply(&params)
+	return params, req.answerChoice.apply(&params, req.Content != nil)
 }
 
 func renderPersonMessage(res db.CreateUserMessageResult) (int, any) {

@@ -42,7 +42,7 @@ func TestUserAPIInstancesAndAnswer(t *testing.T) {
 	}
 	first := items[0].(map[string]any)
 	wantKeys(t, "instance", first, "id", "agent_type", "agent_type_id", "agent_type_name", "name", "status", "started_at",
-		"ended_at", "last_activity_at", "last_heartbeat_at", "instance_metadata", "open_question")
+		"ended_at", "last_activity_at", "last_heartbeat_at", "instance_metadata", "open_question", "permission_rules")
 	wantFields(t, "waiting session first", first, map[string]any{"id": ids[1], "status": "AWAITING_INPUT", "agent_type": "claude code"})
 	oq := first["open_question"].(map[string]any)
 	wantFields(t, "open question", oq, map[string]any{"id": q["message_id"], "content": "Deploy?"})
@@ -80,7 +80,8 @@ func TestUserAPIInstancesAndAnswer(t *testing.T) {
 		t.Fatalf("page: %v", conv)
 	}
 	m0 := page[0].(map[string]any)
-	wantKeys(t, "conversation message", m0, "id", "seq", "sender_type", "content", "requires_user_input", "created_at", "message_metadata")
+	wantKeys(t, "conversation message", m0, "id", "seq", "sender_type", "content", "requires_user_input", "created_at", "message_metadata",
+		"options", "kind", "permission", "decision", "expires_at", "reply_to", "option_index")
 	rest := a.as(person, 200, "GET", fmt.Sprintf("/api/v1/agent-instances/%s/messages?after_seq=%.0f", ids[1], page[1].(map[string]any)["seq"].(float64)), "")
 	var contents []string
 	for _, m := range append(page, rest["messages"].([]any)...) {

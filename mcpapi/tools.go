@@ -38,7 +38,8 @@ If no answer comes within the wait, the result has status "pending" and an empty
 Marks the session COMPLETED.`
 	sendMessageDescription = `Send a message to the person: progress (default), or a question with requires_user_input=true, which waits for the answer like ask_question.
 Returns the message id, the session id (created on first use when agent_instance_id is omitted) and the person's queued messages, which you must read and follow.`
-	approveDescription = `Ask the person whether a tool may run (for Claude Code's --permission-prompt-tool mcp__handoff__approve). Blocks until the person decides.
+	approveDescription = `For Claude Code's --permission-prompt-tool mcp__handoff__approve only: Claude Code calls it to ask the person whether a tool may run. Do not call it yourself; use ask_question for your own questions.
+Blocks until the person decides.
 Returns, as text, {"behavior":"allow","updatedInput":{...}} or {"behavior":"deny","message":"..."}; a request nobody decides in time is denied.`
 	waitForAnswerDescription = `Keep waiting for the answer to a question asked earlier (a question_id from ask_question or send_message whose status was "pending").
 Returns status "answered" with the answer, "pending" if the wait ended again (call it again), or "session_ended".`

@@ -45,14 +45,15 @@ func TestListTools(t *testing.T) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		if strings.Join(names, ",") != "ask_question,end_session,log_step,send_message,wait_for_answer" {
+		if strings.Join(names, ",") != "approve,ask_question,end_session,log_step,send_message,wait_for_answer" {
 			t.Fatalf("tools %v", names)
 		}
 		want := map[string]struct{ props, required string }{
 			"log_step":        {"agent_instance_id,step_description", ""},
-			"ask_question":    {"agent_instance_id,question_text", ""},
+			"ask_question":    {"agent_instance_id,options,question_text", ""},
 			"end_session":     {"agent_instance_id", "agent_instance_id"},
-			"send_message":    {"agent_instance_id,agent_type,content,git_diff,idempotency_key,requires_user_input", "content"},
+			"send_message":    {"agent_instance_id,agent_type,content,git_diff,idempotency_key,options,requires_user_input", "content"},
+			"approve":         {"agent_instance_id,input,tool_name,tool_use_id", "tool_name"},
 			"wait_for_answer": {"question_id", "question_id"},
 		}
 		for name, w := range want {

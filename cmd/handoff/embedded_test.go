@@ -207,7 +207,7 @@ func mcpConfigWorks(t *testing.T, printed, addr string) {
 		}
 		n++
 	}
-	if n != 5 {
+	if n != 6 {
 		t.Fatalf("%d tools through the printed config", n)
 	}
 }

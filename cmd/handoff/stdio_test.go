@@ -59,7 +59,7 @@ func TestMCPStdioBridge(t *testing.T) {
 		}
 		names = append(names, tool.Name)
 	}
-	if len(names) != 5 {
+	if len(names) != 6 {
 		t.Fatalf("tools %v", names)
 	}
 	call := func(name string, args map[string]any) map[string]any {
