@@ -66,8 +66,8 @@ type LogStepOut struct {
 
 // AskQuestionIn is ask_question's input (Omnara's parameter names).
 type AskQuestionIn struct {
-	AgentInstanceID *string `json:"agent_instance_id,omitempty" jsonschema:"your session id (from log_step); required"`
-	QuestionText    *string `json:"question_text,omitempty" jsonschema:"the question for the person; required"`
+	AgentInstanceID *string  `json:"agent_instance_id,omitempty" jsonschema:"your session id (from log_step); required"`
+	QuestionText    *string  `json:"question_text,omitempty" jsonschema:"the question for the person; required"`
 	Options         []string `json:"options,omitempty" jsonschema:"choices the person can pick with one tap (labels); the person may still answer in words"`
 }
 
@@ -90,10 +90,10 @@ type AnswerOut struct {
 // sends it. AgentInstanceID is handoff's: without it the request belongs
 // to a session of this MCP session.
 type ApproveIn struct {
-	ToolName        string          `json:"tool_name" jsonschema:"the tool that wants to run"`
-	Input           map[string]any  `json:"input,omitempty" jsonschema:"the tool's input"`
-	ToolUseID       *string         `json:"tool_use_id,omitempty" jsonschema:"the tool call's id"`
-	AgentInstanceID *string         `json:"agent_instance_id,omitempty" jsonschema:"your handoff session id, if you have one"`
+	ToolName        string         `json:"tool_name" jsonschema:"the tool that wants to run"`
+	Input           map[string]any `json:"input,omitempty" jsonschema:"the tool's input"`
+	ToolUseID       *string        `json:"tool_use_id,omitempty" jsonschema:"the tool call's id"`
+	AgentInstanceID *string        `json:"agent_instance_id,omitempty" jsonschema:"your handoff session id, if you have one"`
 }
 
 // lenient: Claude Code may add fields to what it sends; they are ignored.
@@ -120,13 +120,13 @@ type EndSessionOut struct {
 
 // SendMessageIn is send_message's input.
 type SendMessageIn struct {
-	Content           string  `json:"content" jsonschema:"the message for the person"`
-	AgentInstanceID   *string `json:"agent_instance_id,omitempty" jsonschema:"your session id; omit it to start a new session"`
-	AgentType         *string `json:"agent_type,omitempty" jsonschema:"what kind of agent you are (e.g. claude code); defaults to what your client reports"`
-	RequiresUserInput bool    `json:"requires_user_input,omitempty" jsonschema:"true to ask a question and wait for the answer"`
+	Content           string   `json:"content" jsonschema:"the message for the person"`
+	AgentInstanceID   *string  `json:"agent_instance_id,omitempty" jsonschema:"your session id; omit it to start a new session"`
+	AgentType         *string  `json:"agent_type,omitempty" jsonschema:"what kind of agent you are (e.g. claude code); defaults to what your client reports"`
+	RequiresUserInput bool     `json:"requires_user_input,omitempty" jsonschema:"true to ask a question and wait for the answer"`
 	Options           []string `json:"options,omitempty" jsonschema:"a question's choices (labels), with requires_user_input"`
-	GitDiff           *string `json:"git_diff,omitempty" jsonschema:"the current git diff of your work, shown to the person"`
-	IdempotencyKey    *string `json:"idempotency_key,omitempty" jsonschema:"a key unique to this message: a retried call with the same key is not sent twice"`
+	GitDiff           *string  `json:"git_diff,omitempty" jsonschema:"the current git diff of your work, shown to the person"`
+	IdempotencyKey    *string  `json:"idempotency_key,omitempty" jsonschema:"a key unique to this message: a retried call with the same key is not sent twice"`
 }
 
 // SendMessageOut is send_message's result. Status is "sent" for a plain
