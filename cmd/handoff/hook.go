@@ -64,12 +64,12 @@ func hookDecision(ctx context.Context, args []string, getenv env, stdin io.Reade
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("hook takes no arguments, not %q", fs.Arg(0))
 	}
-	if server == "" {
-		server = "http://127.0.0.1:8080"
+	if server, err = serverURL(server); err != nil {
+		return nil, err
 	}
-	endpoint, err := url.Parse(strings.TrimRight(server, "/") + hookPath)
-	if err != nil || (endpoint.Scheme != "http" && endpoint.Scheme != "https") || endpoint.Host == "" {
-		return nil, fmt.Errorf("the server URL must be an http(s) URL, not %q", server)
+	endpoint, err := url.Parse(server + hookPath)
+	if err != nil {
+		return nil, err
 	}
 	agentType, ok := hookAgentTypes[agent]
 	if !ok {
@@ -135,6 +135,20 @@ func hookDecision(ctx context.Context, args []string, getenv env, stdin io.Reade
 		return nil, nil
 	}
 	return body, nil
+}
+
+// serverURL is the server's base URL, without a trailing slash: s, or
+// the loopback default when s is empty.
+func serverURL(s string) (string, error) {
+	if s == "" {
+		return "http://127.0.0.1:8080", nil
+	}
+	s = strings.TrimRight(s, "/")
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("the server URL must be an http(s) URL without a query, such as http://127.0.0.1:8080, not %q", s)
+	}
+	return s, nil
 }
 
 // isJSONObject reports whether b is one valid JSON value that is an object.

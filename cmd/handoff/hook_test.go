@@ -158,6 +158,7 @@ func TestHookFailuresAreNeverADecision(t *testing.T) {
 		{name: "stdin empty", stdin: " ", want: "not a JSON object"},
 		{name: "stdin too large", stdin: `{"a":"` + strings.Repeat("x", maxHookBody) + `"}`, want: "larger than 1 MiB"},
 		{name: "bad URL", url: "ftp://example.com", want: "http(s) URL"},
+		{name: "URL with a query", url: "http://127.0.0.1:1/?x=1", want: "without a query"},
 		{name: "bad agent", args: []string{"--agent", "cursor"}, want: "--agent"},
 		{name: "bad flag", args: []string{"--wait"}, want: "-wait"},
 		{name: "argument", args: []string{"PermissionRequest"}, want: "no arguments"},
