@@ -340,7 +340,7 @@ func TestInstallFollowsASymlinkedSettingsFile(t *testing.T) {
 	}
 }
 
-func TestOrderedJSONRoundTrip(t *testing.T) {
+func TestInstallKeepsJSONAsWritten(t *testing.T) {
 	in := "{\n\t\"b\": [1, 2.50, -3e-7, \"x\\u00e9<&>\\n\", true, null, {}, []],\n\t\"a\": {\"z\": 1, \"y\": 2}\n}\n"
 	v, err := parseJSON([]byte(in))
 	if err != nil {
