@@ -10,6 +10,8 @@
 //	handoff token list --user ID
 //	handoff send TEXT | handoff ask QUESTION | handoff end   (HANDOFF_URL, HANDOFF_API_KEY, HANDOFF_AGENT_INSTANCE_ID)
 //	handoff mcp-stdio   (MCP over stdio, proxying HANDOFF_URL's /mcp/ with HANDOFF_API_KEY)
+//	handoff hook [--agent claude-code|codex]   (an agent's command hook: event on stdin, decision on stdout)
+//	handoff install claude-code [--dir DIR | --user] [--url U] [--dry-run]   (handoff's hooks and MCP server in Claude Code's settings)
 //	handoff bench send|answer|waiters [--url U] [--agents N] [--compare] ...
 //
 // Configuration comes from the environment: DATABASE_URL, MCP_SERVER_PORT
@@ -53,6 +55,8 @@ const usage = `usage:
   handoff token list --user ID
   handoff send TEXT | ask QUESTION | end   [--url U] [--key K] [--instance ID]   (an agent, from a shell)
   handoff mcp-stdio [--url U] [--api-key K] [--client-type T]   (MCP on stdio, proxying a server's /mcp/)
+  handoff hook [--url U] [--key K] [--agent claude-code|codex] [--timeout 595s]   (a command hook: event on stdin, decision on stdout; never fails)
+  handoff install claude-code [--dir DIR | --user] [--url U] [--dry-run]   (handoff's hooks and MCP server in Claude Code's settings)
   handoff bench send|answer|waiters [flags]   (load on a server on this machine)
   handoff signin-link [--user ID]   (a fresh sign-in link for the web page)
   handoff version
@@ -109,6 +113,10 @@ func dispatch(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return tokenList(ctx, rest[1:], getenv, stdout)
 	case cmd == "mcp-stdio":
 		return mcpStdio(ctx, rest, getenv, stderr)
+	case cmd == "hook":
+		return hookCmd(ctx, rest, getenv, os.Stdin, stdout, stderr)
+	case cmd == "install":
+		return installCmd(rest, getenv, stdout)
 	case cmd == "send":
 		return sendCmd(ctx, rest, getenv, stdout, stderr)
 	case cmd == "ask":
