@@ -361,7 +361,8 @@ func answerTarget(ctx context.Context, q *Queries, inst AgentInstance, replyTo *
 }
 
 // chosenLabel is the content of an answer that chose option idx of the
-// question: the label, given or not.
+// question: the label, given or not; or, denying a permission request,
+// the person's reason.
 func chosenLabel(question *Message, idx *int, content string) (string, error) {
 	if question == nil || len(question.Options) == 0 {
 		return "", Errorf(EInvalid, "option_index: there is no question with options to answer")
@@ -370,6 +371,9 @@ func chosenLabel(question *Message, idx *int, content string) (string, error) {
 		return "", Errorf(EInvalid, "option_index must be from 0 to %d", len(question.Options)-1)
 	}
 	label := question.Options[*idx]
+	if *idx == denyOption && question.Kind != nil && *question.Kind == KindPermission && strings.TrimSpace(content) != "" {
+		return content, nil // a deny with the person's reason
+	}
 	if strings.TrimSpace(content) != "" && labelKey(content) != labelKey(label) {
 		return "", Errorf(EInvalid, "content must be empty or the chosen option's label")
 	}

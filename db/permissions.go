@@ -346,7 +346,11 @@ func stillWaiting(ctx context.Context, q *Queries, inst AgentInstance) (bool, er
 func decisionOf(req Message, answer Message) Decision {
 	perm := ParsePermission(req.Permission)
 	d := Decision{AnswerID: &answer.ID}
-	switch idx := OptionIndex(req.Options, answer); {
+	idx := OptionIndex(req.Options, answer)
+	if answer.OptionIndex != nil && int(*answer.OptionIndex) == denyOption {
+		idx = &denyOption // chosen, with or without a reason
+	}
+	switch {
 	case idx == nil:
 		d.Outcome, d.Message = OutcomeDeny, answer.Content
 	case *idx == 0:
@@ -355,11 +359,17 @@ func decisionOf(req Message, answer Message) Decision {
 		d.Outcome, d.Rule = OutcomeAllowSession, perm.Rule
 	case *idx == 1:
 		d.Outcome = OutcomeAllow
-	default:
+	case labelKey(answer.Content) == labelKey(req.Options[denyOption]):
 		d.Outcome, d.Message = OutcomeDeny, DeniedMessage
+	default:
+		d.Outcome, d.Message = OutcomeDeny, answer.Content
 	}
 	return d
 }
+
+// denyOption is the index of a permission request's "No": it may carry
+// the person's reason as its content.
+var denyOption = 2
 
 // permissionRule is a request's session rule, the words its option shows
 // ("Yes and approve <what> for rest of session"), and whether the rule may

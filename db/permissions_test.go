@@ -224,10 +224,12 @@ func TestPermissionSeveralWaiting(t *testing.T) {
 	if ans, err := e.answer(inst, nil, nil, "Yes"); err != nil || ans.Decision != nil || ans.QuestionID != nil {
 		t.Fatalf("untargeted: %+v, %v", ans, err)
 	}
-	if ans, err := e.answer(inst, &open[1].ID, ptr(2), ""); err != nil || ans.Decision.Outcome != db.OutcomeDeny {
+	// "No" with a reason: the reason is the message, even if it reads
+	// like an option's label.
+	if ans, err := e.answer(inst, &open[1].ID, ptr(2), "Yes, later"); err != nil || ans.Decision.Outcome != db.OutcomeDeny {
 		t.Fatalf("deny second: %+v, %v", ans, err)
 	}
-	if res := decided(t, second); res.Decision.Outcome != db.OutcomeDeny {
+	if res := decided(t, second); res.Decision.Outcome != db.OutcomeDeny || res.Decision.Message != "Yes, later" {
 		t.Fatalf("second %+v", res)
 	}
 	if st := e.instance(inst).Status; st != db.AgentStatusAWAITINGINPUT {
