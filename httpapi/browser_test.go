@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,5 +134,66 @@ func TestBrowserAnswersAWaitingAgent(t *testing.T) {
 	t.Logf("screenshot of the session view: %s", path)
 	if !strings.HasPrefix(string(shot[:8]), "\x89PNG") {
 		t.Fatal("screenshot is not a PNG")
+	}
+}
+
+// A permission request as Claude Code's hook posts it reaches the open
+// page, and the person's click is the hook's answer, exactly.
+func TestBrowserDecidesAPermissionRequest(t *testing.T) {
+	exe := chromium(t)
+	a := newAPI(t)
+	person := a.tokenFor(a.user, auth.ScopeUser)
+	for _, size := range []struct{ w, h int }{{390, 844}, {1280, 900}} {
+		ctx, run := newBrowser(t, exe, size.w, size.h)
+		inst := uuid.New()
+		sid := inst.String()
+		hookDone(t, a.hookAsync(fixture(t, "session_start", "SESSION", sid)))
+		run("open the session",
+			chromedp.Navigate(a.ts.URL+"/#token="+person),
+			chromedp.WaitVisible(`//h1[text()="Sessions"]`),
+			chromedp.Navigate(a.ts.URL+"/sessions/"+sid),
+			chromedp.WaitVisible(`//div[contains(@class, "meta")]`),
+		)
+		// An edit and a command wait at once; each shows what it would do.
+		edit := a.hookAsync(fixture(t, "permission_request_edit", "SESSION", sid))
+		a.waitOpen(inst, 1)
+		bash := a.hookAsync(fixture(t, "permission_request_bash", "SESSION", sid, "COMMAND", "rm -rf build && make"))
+		a.waitOpen(inst, 2)
+		run("see both requests live",
+			chromedp.WaitVisible(`//li[contains(@class, "open")]//pre[@class="cmd" and text()="rm -rf build && make"]`),
+			chromedp.WaitVisible(`//li[contains(@class, "open")]//pre[@class="edit"]/span[@class="add" and contains(., "hello, world")]`),
+		)
+		shoot(t, ctx, fmt.Sprintf("permission-%dx%d.png", size.w, size.h))
+		run("deny the command with a reason",
+			chromedp.SendKeys(`//li[.//pre[@class="cmd"]]//input[@name="content"]`, "keep the build, run make only"),
+			chromedp.Click(`//li[.//pre[@class="cmd"]]//button[@value="2"]`),
+		)
+		wantJSON(t, "deny", hookDone(t, bash).body,
+			`{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"keep the build, run make only"}}}`)
+		run("allow the edit once",
+			chromedp.WaitVisible(`//div[contains(@class, "decided") and contains(., "Denied: keep the build")]`),
+			chromedp.Click(`//li[contains(@class, "open")]//button[@value="0"]`),
+		)
+		wantJSON(t, "allow", hookDone(t, edit).body,
+			`{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"}}}`)
+		run("see what was chosen", chromedp.WaitVisible(`//div[contains(@class, "decided") and text()="Allowed once."]`))
+		shoot(t, ctx, fmt.Sprintf("decided-%dx%d.png", size.w, size.h))
+	}
+}
+
+// shoot saves a screenshot in HANDOFF_SCREENSHOTS (when set) for a person
+// to look at.
+func shoot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("HANDOFF_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -74,7 +74,7 @@ type pageData struct {
 	Waiting, Others []db.InstanceInfo
 
 	Instance *db.InstanceInfo
-	Messages []db.Message
+	Messages []msgView
 	AfterSeq int64
 	Diff     []diffLine
 	CanReply bool
@@ -253,7 +253,7 @@ func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSessi
 		return
 	}
 	d := pageData{Title: inst.AgentTypeName, SignedIn: true, CSRF: ws.csrf, InstanceID: id.String(), UserID: ws.p.UserID.String(),
-		Instance: &inst, Messages: msgs, CanReply: inst.Status != db.AgentStatusCOMPLETED, EventsFrom: from}
+		Instance: &inst, Messages: messageViews(msgs, inst, time.Now()), CanReply: inst.Status != db.AgentStatusCOMPLETED, EventsFrom: from}
 	if len(msgs) > 0 {
 		d.AfterSeq = msgs[len(msgs)-1].Seq
 	}
@@ -286,22 +286,6 @@ func diffLines(diff string) []diffLine {
 		out[i] = diffLine{Class: c, Text: l}
 	}
 	return out
-}
-
-func (s *Server) reply(w http.ResponseWriter, r *http.Request, ws webSession) {
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		writeProblem(w, http.StatusNotFound, "no such session")
-		return
-	}
-	_, err = s.store.CreateUserMessage(r.Context(), db.CreateUserMessageParams{
-		UserID: ws.p.UserID, InstanceID: id, Content: r.PostFormValue("content"),
-	})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/sessions/"+id.String(), http.StatusSeeOther)
 }
 
 func (s *Server) keysPage(w http.ResponseWriter, r *http.Request, ws webSession) {

@@ -58,6 +58,9 @@
 
   function append(m) {
     if (list.querySelector('[data-seq="' + m.seq + '"]')) return;
+    // Questions, permission requests and decisions come with buttons and
+    // state the server renders: redraw.
+    if (m.requires_user_input || m.kind) { reloadSoon(); return; }
     var li = document.createElement("li");
     li.className = "msg " + m.sender_type + (m.requires_user_input ? " question" : "");
     li.dataset.seq = m.seq;
@@ -100,6 +103,8 @@
     var ev = JSON.parse(e.data);
     if (page === "list") { reloadSoon(); return; }
     if (ev.agent_instance_id !== instance) return;
+    // A change to a message already shown (a request decided or expired).
+    if (ev.message_id && list.querySelector('[data-id="' + ev.message_id + '"]')) { reloadSoon(); return; }
     fetchNew();
     setStatus(ev.status);
   }
