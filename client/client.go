@@ -169,7 +169,9 @@ type SendParams struct {
 	RequiresUserInput bool            `json:"requires_user_input"`
 	GitDiff           *string         `json:"git_diff,omitempty"`
 	Metadata          json.RawMessage `json:"message_metadata,omitempty"`
-	IdempotencyKey    string          `json:"-"`
+	// Options: a question's choices (labels) the person can pick.
+	Options        []string `json:"options,omitempty"`
+	IdempotencyKey string   `json:"-"`
 }
 
 // SendResult is a sent message and the person's messages it collected.
@@ -293,6 +295,8 @@ type Instance struct {
 	InstanceMetadata json.RawMessage `json:"instance_metadata"`
 	OpenQuestion     *Question       `json:"open_question"`
 	GitDiff          *string         `json:"git_diff,omitempty"`
+	// PermissionRules: what the person allowed for the rest of the session.
+	PermissionRules []string `json:"permission_rules"`
 }
 
 // Instance reads one session.
@@ -335,6 +339,41 @@ func (c *Client) Answer(ctx context.Context, instanceID, content string) (messag
 	return out.ID, err
 }
 
+// Decision is what became of a permission request.
+type Decision struct {
+	Outcome string `json:"outcome"` // allow, allow_session, deny, auto_allow, expired
+	Message string `json:"message,omitempty"`
+	Rule    string `json:"rule,omitempty"`
+}
+
+// Choice is the person's answer to one question: what it chose and, for
+// a permission request, decided (Late: after the request expired; not
+// applied).
+type Choice struct {
+	ID          string    `json:"id"`
+	Answered    bool      `json:"answered"`
+	QuestionID  *string   `json:"question_id"`
+	OptionIndex *int      `json:"option_index"`
+	Decision    *Decision `json:"decision"`
+	Late        bool      `json:"late"`
+}
+
+// Choose answers a question as the person (a user token): option
+// optionIndex of its options (-1: none, content is the answer). For a
+// permission request the options are allow once (0), allow for the
+// session (1) and deny (2, with content as the reason).
+func (c *Client) Choose(ctx context.Context, instanceID, questionID string, optionIndex int, content string) (*Choice, error) {
+	body := map[string]any{"question_id": questionID}
+	if optionIndex >= 0 {
+		body["option_index"] = optionIndex
+	}
+	if content != "" {
+		body["content"] = content
+	}
+	var out Choice
+	return &out, c.do(ctx, "POST", "/api/v1/agent-instances/"+url.PathEscape(instanceID)+"/messages", body, NewKey(), &out)
+}
+
 func newUUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -350,6 +389,8 @@ type AnswerState struct {
 	InstanceID string  `json:"agent_instance_id"`
 	Status     string  `json:"status"` // answered, pending, session_ended
 	Answer     *string `json:"answer"`
+	// OptionIndex: the question's option the answer chose (nil: free text).
+	OptionIndex *int `json:"option_index"`
 }
 
 // QuestionAnswer reads the state of a question, holding a pending one open

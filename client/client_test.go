@@ -130,3 +130,26 @@ func TestWaitEndsWithSessionAndContext(t *testing.T) {
 		t.Fatalf("wait after the end: %v", err)
 	}
 }
+
+// A question with options: the person picks one, the agent hears which.
+func TestChooseAnOption(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	agent, person := client.New(s.url, s.agent, nil), client.New(s.url, s.human, nil)
+	q, err := agent.Send(ctx, client.SendParams{AgentType: "go", Content: "Which region?", RequiresUserInput: true,
+		Options: []string{"eu-west", "us-east"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := person.Choose(ctx, q.InstanceID, q.MessageID, 1, "")
+	if err != nil || !ch.Answered || ch.OptionIndex == nil || *ch.OptionIndex != 1 || ch.Decision != nil {
+		t.Fatalf("choose: %+v %v", ch, err)
+	}
+	st, err := agent.QuestionAnswer(ctx, q.MessageID, 0)
+	if err != nil || st.Status != "answered" || *st.Answer != "us-east" || st.OptionIndex == nil || *st.OptionIndex != 1 {
+		t.Fatalf("answer state: %+v %v", st, err)
+	}
+	if _, err := person.Choose(ctx, q.InstanceID, q.MessageID, 5, ""); !client.IsStatus(err, 400) {
+		t.Fatalf("option out of range: %v", err)
+	}
+}
