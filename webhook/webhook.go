@@ -188,6 +188,8 @@ func Body(format string, a db.DeliverWebhookArgs, publicURL string) ([]byte, err
 	switch a.Type {
 	case db.EventQuestionAsked:
 		text = "An agent needs your input: " + d.Content
+	case db.EventPermissionRequested:
+		text = "An agent asks permission: " + d.Content
 	case db.EventQuestionAnswered:
 		text = "Question answered: " + d.Content
 	case db.EventSessionEnded:

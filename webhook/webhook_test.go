@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -461,3 +462,51 @@ func TestDeliveryCutByACrashArrives(t *testing.T) {
 		t.Fatal("the delivery cut off by the crash did not arrive within a minute")
 	}
 }
+
+// A permission request and its decision reach the receiver with what was
+// asked and what was chosen.
+func TestPermissionRequestAndDecisionDelivered(t *testing.T) {
+	e := newEnv(t)
+	rcv := newReceiver(t)
+	e.hook(t, rcv.URL, "standard", db.EventPermissionRequested, db.EventQuestionAnswered)
+	e.start(t, true)
+	ctx := context.Background()
+	inst := uuid.New()
+	done := make(chan db.PermissionResult, 1)
+	go func() {
+		res, err := e.store.RequestPermission(ctx, db.RequestPermissionParams{UserID: e.user, InstanceID: inst, AgentType: "x",
+			ToolName: "Bash", ToolInput: json.RawMessage(`{"command":"make deploy"}`)}, time.Now().Add(time.Minute))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	var body struct {
+		Type string         `json:"type"`
+		Data db.WebhookData `json:"data"`
+	}
+	d := rcv.next(t)
+	if err := json.Unmarshal(d.body, &body); err != nil || body.Type != db.EventPermissionRequested || body.Data.Kind != db.KindPermission ||
+		len(body.Data.Options) != 3 || !strings.Contains(string(body.Data.Permission), `"command":"make deploy"`) {
+		t.Fatalf("request %s (%v)", d.body, err)
+	}
+	request := *body.Data.MessageID
+	if _, err := e.store.CreateUserMessage(ctx, db.CreateUserMessageParams{UserID: e.user, InstanceID: inst,
+		ReplyTo: &request, OptionIndex: ptr(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if res := <-done; res.Decision.Outcome != db.OutcomeAllowSession {
+		t.Fatalf("decision %+v", res.Decision)
+	}
+	d = rcv.next(t)
+	body.Data = db.WebhookData{}
+	if err := json.Unmarshal(d.body, &body); err != nil || body.Type != db.EventQuestionAnswered ||
+		body.Data.QuestionID == nil || *body.Data.QuestionID != request || body.Data.Decision == nil || body.Data.OptionIndex == nil {
+		t.Fatalf("answer %s (%v)", d.body, err)
+	}
+	if *body.Data.OptionIndex != 1 || body.Data.Decision.Outcome != db.OutcomeAllowSession || body.Data.Decision.Rule != "Bash(make:*)" {
+		t.Fatalf("answer %s", d.body)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
