@@ -77,27 +77,21 @@ func (d Decision) Allows() bool {
 }
 
 // ParseDecision reads a message's decision column (nil: none yet).
-func ParseDecision(raw []byte) *Decision {
-	if len(raw) == 0 {
-		return nil
-	}
-	var d Decision
-	if json.Unmarshal(raw, &d) != nil {
-		return nil
-	}
-	return &d
-}
+func ParseDecision(raw []byte) *Decision { return parseColumn[Decision](raw) }
 
 // ParsePermission reads a message's permission column (nil: none).
-func ParsePermission(raw []byte) *PermissionRequest {
+func ParsePermission(raw []byte) *PermissionRequest { return parseColumn[PermissionRequest](raw) }
+
+// parseColumn reads a jsonb column the store wrote (nil: NULL).
+func parseColumn[T any](raw []byte) *T {
 	if len(raw) == 0 {
 		return nil
 	}
-	var p PermissionRequest
-	if json.Unmarshal(raw, &p) != nil {
+	var v T
+	if json.Unmarshal(raw, &v) != nil {
 		return nil
 	}
-	return &p
+	return &v
 }
 
 // RequestPermissionParams is an agent's request to use a tool.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
+	"github.com/handoffhq/handoff/db/dbtest"
 	"github.com/handoffhq/handoff/httpapi"
 	"github.com/handoffhq/handoff/internal/testserver"
 )
@@ -54,21 +55,7 @@ func (a *api) hookAsync(body string) <-chan response {
 // waitOpen returns once the session has n permission requests waiting.
 func (a *api) waitOpen(inst uuid.UUID, n int) []db.Message {
 	a.t.Helper()
-	sub, err := a.store.Watch(context.Background(), inst)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer sub.Close()
-	for {
-		open, err := a.store.OpenPermissionRequests(context.Background(), a.user, inst)
-		if err != nil {
-			a.t.Fatal(err)
-		}
-		if len(open) >= n {
-			return open
-		}
-		<-sub.C
-	}
+	return dbtest.OpenPermissions(a.t, a.store, a.user, inst, n)
 }
 
 // decide answers as the person, over the person's REST route.

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/handoffhq/handoff/db/dbtest"
 	"github.com/handoffhq/handoff/mcpapi"
 )
 
@@ -31,26 +32,11 @@ func callAsync(t *testing.T, cs *mcp.ClientSession, name string, args map[string
 	return out
 }
 
-// awaitOpen returns the id of the session's one waiting permission
+// awaitOpen returns the id of the session's first waiting permission
 // request, once there is one.
 func (e *env) awaitOpen(inst string) uuid.UUID {
 	e.t.Helper()
-	id := uuid.MustParse(inst)
-	sub, err := e.store.Watch(context.Background(), id)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer sub.Close()
-	for {
-		open, err := e.store.OpenPermissionRequests(context.Background(), e.user, id)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if len(open) > 0 {
-			return open[0].ID
-		}
-		<-sub.C
-	}
+	return dbtest.OpenPermissions(e.t, e.store, e.user, uuid.MustParse(inst), 1)[0].ID
 }
 
 // Claude Code's --permission-prompt-tool: approve waits for the person

@@ -10,6 +10,7 @@ import (
 
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/client"
+	"github.com/handoffhq/handoff/db/dbtest"
 	"github.com/handoffhq/handoff/internal/testserver"
 )
 
@@ -26,28 +27,12 @@ func TestHookCommandWithServer(t *testing.T) {
 
 	type result struct{ out, errs string }
 	done := make(chan result, 1)
-	sub, err := srv.Store.Watch(context.Background(), inst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
 	go func() {
 		var out, errs bytes.Buffer
 		_ = hookCmd(context.Background(), []string{"--agent", "codex"}, envOf(kv), strings.NewReader(event), &out, &errs)
 		done <- result{out.String(), errs.String()}
 	}()
-	var request string
-	for request == "" {
-		open, err := srv.Store.OpenPermissionRequests(context.Background(), user, inst)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(open) > 0 {
-			request = open[0].ID.String()
-			break
-		}
-		<-sub.C
-	}
+	request := dbtest.OpenPermissions(t, srv.Store, user, inst, 1)[0].ID.String()
 	ch, err := person.Choose(context.Background(), inst.String(), request, 2, "use pnpm")
 	if err != nil || ch.Decision == nil || ch.Decision.Outcome != "deny" {
 		t.Fatalf("choose: %+v %v", ch, err)

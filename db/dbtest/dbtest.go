@@ -202,3 +202,25 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// OpenPermissions waits until the user's session has at least n permission
+// requests waiting for the person, and returns them (oldest first). It
+// sleeps on the store's hub between looks: the session's changes wake it.
+func OpenPermissions(t testing.TB, s *db.Store, user, inst uuid.UUID, n int) []db.Message {
+	t.Helper()
+	sub, err := s.Watch(context.Background(), inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for {
+		open, err := s.OpenPermissionRequests(context.Background(), user, inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) >= n {
+			return open
+		}
+		<-sub.C
+	}
+}
