@@ -131,7 +131,11 @@ func (s *Server) hook(ctx context.Context, c hookCall) (hookOutput, error) {
 		switch ev.HookEventName {
 		case "Notification":
 			p = step(nonEmpty(ev.Message, "Notification: "+ev.NotificationType))
-			p.Notify = &notify
+			// A permission prompt's notification repeats the request
+			// (PermissionRequest notifies): the person hears once.
+			if ev.NotificationType != "permission_prompt" {
+				p.Notify = &notify
+			}
 		case "SubagentStop":
 			p = step("A subagent finished.")
 		default:

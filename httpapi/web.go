@@ -39,10 +39,25 @@ func init() {
 		"ago":        ago,
 		"date":       func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"statusText": func(s db.AgentStatus) string { return strings.ToLower(strings.ReplaceAll(string(s), "_", " ")) },
+		"brief":      brief,
 	}
 	for _, p := range []string{"login", "list", "session", "keys"} {
 		pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(webFiles, "web/layout.html", "web/"+p+".html"))
 	}
+}
+
+// brief is a question in a list: its text without Omnara's options block
+// or code fences.
+func brief(content string) string {
+	text, _ := db.SplitOptions(content)
+	lines := strings.Split(text, "\n")
+	kept := lines[:0]
+	for _, l := range lines {
+		if !strings.HasPrefix(strings.TrimSpace(l), "```") {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "\n")
 }
 
 func ago(t time.Time) string {

@@ -173,3 +173,38 @@ func TestWebKeyForm(t *testing.T) {
 		before = a.count("api_keys")
 	}
 }
+
+// The list shows a waiting permission request as plain words: no options
+// block, no code fences.
+func TestWebListShowsARequestBriefly(t *testing.T) {
+	a := newAPI(t)
+	res := a.form("/login", "", url.Values{"token": {a.tokenFor(a.user, auth.ScopeUser)}})
+	var cookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == httpapi.SessionCookie {
+			cookie = c
+		}
+	}
+	if cookie == nil {
+		t.Fatal("no session cookie")
+	}
+	inst := uuid.New()
+	ch := a.hookAsync(fixture(t, "permission_request_bash", "SESSION", inst.String(), "COMMAND", "rm -rf build"))
+	open := a.waitOpen(inst, 1)
+	req, _ := http.NewRequest("GET", a.ts.URL+"/", nil)
+	req.Header.Set("Accept", "text/html")
+	req.AddCookie(cookie)
+	r, err := a.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	_, _ = copyBody(&b, r)
+	r.Body.Close()
+	q := between(b.String(), `<p class="question">`, `</p>`)
+	if !strings.Contains(q, "Allow Bash?") || !strings.Contains(q, "rm -rf build") || strings.Contains(q, "OPTIONS") || strings.Contains(q, "```") {
+		t.Fatalf("waiting request in the list: %q", q)
+	}
+	a.decide(inst, `{"question_id":"`+open[0].ID.String()+`","option_index":2}`)
+	hookDone(t, ch)
+}
