@@ -49,7 +49,7 @@ func (s *Store) CheckAnswer(ctx context.Context, userID, questionID uuid.UUID) (
 	}
 	res := AnswerResult{Status: AnswerPending, QuestionID: questionID, InstanceID: question.AgentInstanceID}
 	ans, err := q.FirstUserMessageAfter(ctx, FirstUserMessageAfterParams{
-		AgentInstanceID: question.AgentInstanceID, UserID: userID, AfterSeq: question.Seq,
+		AgentInstanceID: question.AgentInstanceID, UserID: userID, AfterSeq: question.Seq, QuestionID: questionID,
 	})
 	if isNoRows(err) {
 		inst, err := q.GetInstance(ctx, GetInstanceParams{ID: question.AgentInstanceID, UserID: userID})
@@ -63,7 +63,7 @@ func (s *Store) CheckAnswer(ctx context.Context, userID, questionID uuid.UUID) (
 	} else if err != nil {
 		return AnswerResult{}, fmt.Errorf("find answer: %w", err)
 	}
-	res.Status, res.Answer, res.OptionIndex = AnswerAnswered, &ans, OptionIndex(question.Options, ans)
+	res.Status, res.Answer, res.OptionIndex = AnswerAnswered, &ans, OptionIndex(question, ans)
 	_, _, err = withInstance(ctx, s, instanceOp{userID: userID, id: question.AgentInstanceID, mode: mustExist},
 		func(t *instanceTx) (struct{}, error) {
 			inst, err := t.Instance(ctx)

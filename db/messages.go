@@ -147,6 +147,9 @@ func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, p SendAge
 	}
 	if x := p.extra; x != nil {
 		params.Kind, params.Permission, params.Decision, params.ExpiresAt = &x.kind, x.permission, x.decision, x.expiresAt
+	} else if p.KeepQueue {
+		record := KindRecord
+		params.Kind = &record
 	}
 	rows, err := insert.InsertAgentMessage(ctx, params)
 	if err == nil && len(rows) == 0 {
@@ -263,16 +266,25 @@ func (s *Store) appendUserMessage(ctx context.Context, t *instanceTx, p CreateUs
 		in.OptionIndex = &i
 	}
 	decides := target != nil && target.Kind != nil && *target.Kind == KindPermission
-	if target != nil && (p.ReplyTo != nil || p.OptionIndex != nil || decides) {
+	if target != nil && (p.ReplyTo != nil || p.OptionIndex != nil) {
 		in.ReplyTo = &target.ID
 	}
 	markAsRead := p.MarkAsRead
-	var prior *Decision
+	var d Decision // what the message decides of a request
+	late := false
 	if decides {
-		kind := KindDecision
-		in.Kind, markAsRead = &kind, false // a decision is never in the queue
-		if prior = ParseDecision(target.Decision); prior != nil && (prior.Outcome != OutcomeExpired || prior.Late != nil) {
+		prior := ParseDecision(target.Decision)
+		if prior != nil && (prior.Outcome != OutcomeExpired || prior.Late != nil) {
 			return CreateUserMessageResult{}, Errorf(EConflict, "This permission request was decided already")
+		}
+		late = prior != nil || target.ExpiresAt == nil || !target.ExpiresAt.After(time.Now())
+		d = decisionOf(*target, Message{Content: in.Content, OptionIndex: in.OptionIndex, ReplyTo: in.ReplyTo})
+		// A decision is never in the queue; but the words of a late deny
+		// reach the agent as an instruction instead of being lost.
+		markAsRead = false
+		if !late || d.Outcome != OutcomeDeny || d.Message == DeniedMessage {
+			kind := KindDecision
+			in.Kind = &kind
 		}
 	}
 	msg, err := t.InsertMessage(ctx, in)
@@ -281,25 +293,22 @@ func (s *Store) appendUserMessage(ctx context.Context, t *instanceTx, p CreateUs
 	}
 	res := CreateUserMessageResult{InstanceID: inst.ID, MessageID: msg.ID, MarkedAsRead: markAsRead}
 	if target != nil {
-		res.QuestionID, res.OptionIndex = &target.ID, OptionIndex(target.Options, msg)
+		res.QuestionID, res.OptionIndex = &target.ID, OptionIndex(*target, msg)
 	}
 	data := WebhookData{AgentInstanceID: inst.ID, MessageID: &msg.ID, SenderType: string(SenderTypeUSER), Content: msg.Content,
 		QuestionID: res.QuestionID, OptionIndex: res.OptionIndex}
 	switch {
 	case decides:
-		d := decisionOf(*target, msg)
-		res.Decision = &d
+		d.AnswerID = &msg.ID
+		res.Decision, res.Late, res.Answered = &d, late, !late
 		record := d
-		if prior != nil || target.ExpiresAt == nil || !target.ExpiresAt.After(time.Now()) {
-			res.Late = true
+		if late {
 			record = Decision{Outcome: OutcomeExpired, Late: &d}
-		} else {
-			res.Answered = true
 		}
 		if err := applyDecision(ctx, t.Queries, inst, *target, record); err != nil {
 			return CreateUserMessageResult{}, err
 		}
-		data.Decision = res.Decision
+		data.Decision = &record
 	case target != nil:
 		res.Answered = inst.Status == AgentStatusAWAITINGINPUT && (p.ReplyTo == nil || *p.ReplyTo == target.ID)
 	}
@@ -322,10 +331,10 @@ func (s *Store) appendUserMessage(ctx context.Context, t *instanceTx, p CreateUs
 }
 
 // answerTarget is the question a person's message answers: the one it
-// names (which must be a question of the instance), else, while the
-// instance waits, its open ordinary question, else its one waiting
-// permission request. Several waiting requests and no name: none (the
-// message is an instruction; it decides nothing).
+// names (which must be a question of the instance), else the instance's
+// open ordinary question. A permission request is decided only by a
+// message that names it: a message without a name is an instruction, so
+// a "yes" never allows a request the person may not have seen.
 func answerTarget(ctx context.Context, q *Queries, inst AgentInstance, replyTo *uuid.UUID) (*Message, error) {
 	if replyTo != nil {
 		m, err := q.GetAgentMessage(ctx, GetAgentMessageParams{ID: *replyTo, UserID: inst.UserID})
@@ -340,24 +349,22 @@ func answerTarget(ctx context.Context, q *Queries, inst AgentInstance, replyTo *
 		return nil, nil
 	}
 	plain, err := q.OpenPlainQuestion(ctx, OpenPlainQuestionParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
+	if err != nil || !plain {
+		return nil, wrapErr("open question", err)
+	}
+	m, err := q.LatestPlainQuestion(ctx, LatestPlainQuestionParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
 	if err != nil {
-		return nil, fmt.Errorf("open question: %w", err)
+		return nil, fmt.Errorf("latest question: %w", err)
 	}
-	if plain {
-		m, err := q.LatestPlainQuestion(ctx, LatestPlainQuestionParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
-		if err != nil {
-			return nil, fmt.Errorf("latest question: %w", err)
-		}
-		return &m, nil
+	return &m, nil
+}
+
+// wrapErr wraps err with what failed; nil stays nil.
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
 	}
-	open, err := q.OpenPermissions(ctx, OpenPermissionsParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
-	if err != nil {
-		return nil, fmt.Errorf("open requests: %w", err)
-	}
-	if len(open) == 1 {
-		return &open[0], nil
-	}
-	return nil, nil
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // chosenLabel is the content of an answer that chose option idx of the

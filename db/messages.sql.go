@@ -16,6 +16,7 @@ const firstUserMessageAfter = `-- name: FirstUserMessageAfter :one
 SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index FROM messages
 WHERE agent_instance_id = $1 AND user_id = $2
     AND sender_type = 'USER' AND kind IS NULL AND seq > $3
+    AND (reply_to IS NULL OR reply_to = $4::uuid)
 ORDER BY seq
 LIMIT 1
 `
@@ -24,12 +25,18 @@ type FirstUserMessageAfterParams struct {
 	AgentInstanceID uuid.UUID `json:"agent_instance_id"`
 	UserID          uuid.UUID `json:"user_id"`
 	AfterSeq        int64     `json:"after_seq"`
+	QuestionID      uuid.UUID `json:"question_id"`
 }
 
 // The answer to a question: the first USER message after it that is not a
-// decision on a permission request.
+// decision on a permission request, nor the answer to another question.
 func (q *Queries) FirstUserMessageAfter(ctx context.Context, arg FirstUserMessageAfterParams) (Message, error) {
-	row := q.db.QueryRow(ctx, firstUserMessageAfter, arg.AgentInstanceID, arg.UserID, arg.AfterSeq)
+	row := q.db.QueryRow(ctx, firstUserMessageAfter,
+		arg.AgentInstanceID,
+		arg.UserID,
+		arg.AfterSeq,
+		arg.QuestionID,
+	)
 	var i Message
 	err := row.Scan(
 		&i.ID,
@@ -99,6 +106,7 @@ WITH msg AS (
     UPDATE agent_instances SET
         status = CASE WHEN status = 'COMPLETED' AND NOT $11::boolean THEN status
                       WHEN $4::boolean THEN 'AWAITING_INPUT'::agent_status
+                      WHEN $7::text = 'record' AND status <> 'COMPLETED' THEN status
                       WHEN EXISTS (SELECT FROM messages p
                                    WHERE p.agent_instance_id = $2::uuid AND p.user_id = $1::uuid
                                        AND p.kind = 'permission' AND p.decision IS NULL AND p.expires_at > now())
@@ -525,15 +533,16 @@ func (q *Queries) OpenPermissions(ctx context.Context, arg OpenPermissionsParams
 const openPlainQuestion = `-- name: OpenPlainQuestion :one
 SELECT EXISTS (
     SELECT FROM (
-        SELECT q.seq FROM messages q
+        SELECT q.id, q.seq FROM messages q
         WHERE q.agent_instance_id = $1 AND q.user_id = $2
-            AND q.requires_user_input AND q.sender_type = 'AGENT' AND q.kind IS NULL
+            AND q.requires_user_input AND q.kind IS NULL AND q.sender_type = 'AGENT'
         ORDER BY q.seq DESC LIMIT 1
     ) latest
     WHERE NOT EXISTS (
         SELECT FROM messages u
         WHERE u.agent_instance_id = $1 AND u.user_id = $2
-            AND u.sender_type = 'USER' AND u.kind IS NULL AND u.seq > latest.seq)
+            AND u.kind IS NULL AND u.seq > latest.seq
+            AND (u.reply_to IS NULL OR u.reply_to = latest.id))
 ) AS open
 `
 
@@ -543,7 +552,9 @@ type OpenPlainQuestionParams struct {
 }
 
 // Whether the instance's latest question that is not a permission request
-// waits for an answer: no person's message (but decisions) follows it.
+// waits for an answer: nothing but requests, decisions, hook records and
+// answers to other questions follows it (a person's message answers it; a
+// step of the agent moves on from it).
 func (q *Queries) OpenPlainQuestion(ctx context.Context, arg OpenPlainQuestionParams) (bool, error) {
 	row := q.db.QueryRow(ctx, openPlainQuestion, arg.AgentInstanceID, arg.UserID)
 	var open bool

@@ -104,17 +104,16 @@ func validateOptions(options []string) error {
 func labelKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // OptionIndex is the option an answer chose among a question's options:
-// the index given with the answer, else the option whose label the answer's
-// text is; nil for free text.
-func OptionIndex(options []string, answer Message) *int {
-	if answer.OptionIndex != nil && int(*answer.OptionIndex) < len(options) {
+// the index the answer gave when it named the question, else the option
+// whose label the answer's text is; nil for free text.
+func OptionIndex(question, answer Message) *int {
+	if answer.OptionIndex != nil && answer.ReplyTo != nil && *answer.ReplyTo == question.ID &&
+		int(*answer.OptionIndex) < len(question.Options) {
 		i := int(*answer.OptionIndex)
-		if labelKey(options[i]) == labelKey(answer.Content) {
-			return &i
-		}
+		return &i
 	}
 	key := labelKey(answer.Content)
-	for i, o := range options {
+	for i, o := range question.Options {
 		if labelKey(o) == key {
 			return &i
 		}

@@ -23,6 +23,10 @@ const (
 	// about the request, not an instruction: never queued for the agent,
 	// never the answer to another question.
 	KindDecision = "decision"
+	// KindRecord: what an agent's hook reported (a notification, a
+	// subagent's end). The agent did not write it: it hands nothing over,
+	// does not move on from a question, and leaves the status.
+	KindRecord = "record"
 )
 
 // What became of a permission request (Decision.Outcome).
@@ -136,28 +140,37 @@ func (s *Store) RequestPermission(ctx context.Context, p RequestPermissionParams
 	}
 	op := instanceOp{userID: p.UserID, id: p.InstanceID, mode: createMissing, agentType: p.AgentType,
 		metadata: nullJSON(p.InstanceMetadata)}
-	res, _, err := withInstance(ctx, s, op, func(t *instanceTx) (PermissionResult, error) {
-		return s.openPermission(ctx, t, p, req, deadline)
+	// Opening is not cut short by the caller going away: a request that
+	// committed while the caller left must be known here, to be expired
+	// below rather than left open with nobody waiting.
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultOpTimeout)
+	res, _, err := withInstance(octx, s, op, func(t *instanceTx) (PermissionResult, error) {
+		return s.openPermission(octx, t, p, req, deadline)
 	})
+	cancel()
 	if err != nil || res.Decision.Outcome != "" || res.Ended {
 		return res, err
 	}
 	permissionsTotal.WithLabelValues("requested").Inc()
 	var decided *Decision
-	err = s.waitFor(ctx, res.InstanceID, deadline, func() (bool, error) {
+	werr := s.waitFor(ctx, res.InstanceID, deadline, func() (bool, error) {
 		var ended bool
 		var err error
 		decided, ended, err = s.lookDecision(ctx, p.UserID, res.RequestID)
 		return decided != nil || ended, err
 	})
-	if err == nil && decided != nil {
+	if werr == nil && decided != nil {
 		res.Decision = *decided
-	} else if err == nil || ctx.Err() != nil {
-		// Undecided: expire it, looking a last time under the lock. This
-		// runs even when the caller went away (ctx cancelled).
+	} else {
+		// Undecided, or the wait failed: expire it, looking a last time
+		// under the lock, whatever ended the wait (even the caller going
+		// away), so no request stays open with nobody waiting for it.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultOpTimeout)
 		res.Decision, res.Ended, err = s.expirePermission(ectx, p.UserID, res.InstanceID, res.RequestID)
 		cancel()
+		if err != nil && werr != nil {
+			err = fmt.Errorf("%w (and the wait: %v)", err, werr)
+		}
 	}
 	if err == nil {
 		permissionsTotal.WithLabelValues(res.Decision.Outcome).Inc()
@@ -340,7 +353,7 @@ func stillWaiting(ctx context.Context, q *Queries, inst AgentInstance) (bool, er
 func decisionOf(req Message, answer Message) Decision {
 	perm := ParsePermission(req.Permission)
 	d := Decision{AnswerID: &answer.ID}
-	idx := OptionIndex(req.Options, answer)
+	idx := OptionIndex(req, answer)
 	if answer.OptionIndex != nil && int(*answer.OptionIndex) == denyOption {
 		idx = &denyOption // chosen, with or without a reason
 	}
@@ -396,7 +409,8 @@ func permissionText(req PermissionRequest) string {
 	str := func(k string) string { s, _ := in[k].(string); return s }
 	switch {
 	case req.ToolName == "Bash" && str("command") != "":
-		text := "Allow Bash?\n\n```bash\n" + str("command") + "\n```"
+		fence := codeFence(str("command"))
+		text := "Allow Bash?\n\n" + fence + "bash\n" + str("command") + "\n" + fence
 		if d := str("description"); d != "" {
 			text += "\n" + d
 		}
@@ -408,7 +422,23 @@ func permissionText(req PermissionRequest) string {
 	if err != nil || len(in) == 0 {
 		return "Allow " + req.ToolName + "?"
 	}
-	return "Allow " + req.ToolName + "?\n\n```json\n" + string(pretty) + "\n```"
+	fence := codeFence(string(pretty))
+	return "Allow " + req.ToolName + "?\n\n" + fence + "json\n" + string(pretty) + "\n" + fence
+}
+
+// codeFence is a Markdown fence that text cannot close: one backtick more
+// than its longest run (at least three).
+func codeFence(text string) string {
+	longest, run := 0, 0
+	for _, r := range text {
+		if r == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return strings.Repeat("`", max(3, longest+1))
 }
 
 // OpenPermissionRequests returns the session's permission requests that

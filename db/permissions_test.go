@@ -97,8 +97,15 @@ func TestPermissionAllowOnceAndDeny(t *testing.T) {
 	if st := e.instance(inst).Status; st != db.AgentStatusAWAITINGINPUT {
 		t.Fatalf("status %s while a request waits", st)
 	}
-	// An untargeted message decides the one waiting request.
-	ans, err := e.answer(inst, nil, ptr(0), "")
+	// A message that names no request decides nothing, even "Yes" with
+	// one request waiting: it is an instruction for the agent.
+	if ans, err := e.answer(inst, nil, nil, "Yes"); err != nil || ans.Decision != nil || ans.Answered {
+		t.Fatalf("untargeted yes: %+v, %v", ans, err)
+	}
+	if _, err := e.answer(inst, nil, ptr(0), ""); err == nil {
+		t.Fatal("an option without a question was taken")
+	}
+	ans, err := e.answer(inst, &open[0].ID, ptr(0), "")
 	if err != nil || !ans.Answered || ans.Decision.Outcome != db.OutcomeAllow || *ans.QuestionID != open[0].ID || *ans.OptionIndex != 0 {
 		t.Fatalf("answer: %+v, %v", ans, err)
 	}
@@ -110,7 +117,7 @@ func TestPermissionAllowOnceAndDeny(t *testing.T) {
 	}
 
 	ch = e.request(inst, "Bash", bash("rm -rf build"), later())
-	ans, err = e.answer(inst, nil, nil, "not now, run the tests first")
+	ans, err = e.answer(inst, &e.open(inst)[0].ID, nil, "not now, run the tests first")
 	if err != nil || ans.Decision.Outcome != db.OutcomeDeny {
 		t.Fatalf("deny: %+v, %v", ans, err)
 	}
@@ -118,14 +125,14 @@ func TestPermissionAllowOnceAndDeny(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	ch = e.request(inst, "Bash", bash("rm -rf build"), later())
-	if _, err = e.answer(inst, nil, nil, "no"); err != nil {
+	if _, err = e.answer(inst, &e.open(inst)[0].ID, nil, "no"); err != nil {
 		t.Fatal(err)
 	}
 	if res := decided(t, ch); res.Decision.Outcome != db.OutcomeDeny || res.Decision.Message != db.DeniedMessage {
 		t.Fatalf("result %+v", res)
 	}
 	// Decisions are about requests: none is handed to the agent.
-	wantContents(t, "queue after decisions", e.agent(inst, "next", false).Queued)
+	wantContents(t, "queue after decisions", e.agent(inst, "next", false).Queued, "Yes")
 }
 
 func TestPermissionExpiresAndLateDecisionIsNotApplied(t *testing.T) {
@@ -179,7 +186,7 @@ func TestPermissionAllowForSession(t *testing.T) {
 	e := newEnv(t)
 	inst := uuid.New()
 	ch := e.request(inst, "Bash", bash("ls -la"), later())
-	if ans, err := e.answer(inst, nil, nil, "Yes and approve ls for rest of session"); err != nil || *ans.OptionIndex != 1 {
+	if ans, err := e.answer(inst, &e.open(inst)[0].ID, nil, "Yes and approve ls for rest of session"); err != nil || *ans.OptionIndex != 1 {
 		t.Fatalf("answer %+v, %v", ans, err)
 	}
 	if res := decided(t, ch); res.Decision.Outcome != db.OutcomeAllowSession || res.Decision.Rule != "Bash(ls:*)" {
@@ -377,4 +384,72 @@ func (e *env) message(inst, id uuid.UUID) db.Message {
 	}
 	e.t.Fatalf("message %s not found", id)
 	return db.Message{}
+}
+
+// Questions and requests in one session: each answer reaches the question
+// it names, and what is open is what waits.
+func TestQuestionsAndRequestsTogether(t *testing.T) {
+	e := newEnv(t)
+	inst := uuid.New()
+	ask := func(text string, options ...string) uuid.UUID {
+		t.Helper()
+		res, err := e.s.SendAgentMessage(e.ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst, AgentType: "x",
+			Content: text, RequiresUserInput: true, Options: options})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.MessageID
+	}
+	// A hook's record neither moves on from a question nor changes the
+	// status.
+	q1 := ask("Delete the branch?", "Yes", "No")
+	if _, err := e.s.SendAgentMessage(e.ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst,
+		Content: "Claude is waiting for your input", KeepQueue: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.instance(inst); got.Status != db.AgentStatusAWAITINGINPUT || got.OpenQuestion.ID != q1 {
+		t.Fatalf("after a record: %s %+v", got.Status, got.OpenQuestion)
+	}
+	// The older question's button answers the older question only.
+	q2 := ask("Force-push to main?", "Yes", "No")
+	if ans, err := e.answer(inst, &q1, ptr(0), ""); err != nil || *ans.QuestionID != q1 {
+		t.Fatalf("answer q1: %+v %v", ans, err)
+	}
+	if res, _ := e.s.CheckAnswer(e.ctx, e.user, q2); res.Status != db.AnswerPending {
+		t.Fatalf("q2 took q1's answer: %+v", res)
+	}
+	if got := e.instance(inst); got.Status != db.AgentStatusAWAITINGINPUT || got.OpenQuestion.ID != q2 {
+		t.Fatalf("q2 no longer waits: %s %+v", got.Status, got.OpenQuestion)
+	}
+	if res, _ := e.s.CheckAnswer(e.ctx, e.user, q1); res.Status != db.AnswerAnswered || *res.OptionIndex != 0 {
+		t.Fatalf("q1: %+v", res)
+	}
+	e.person(inst, "No", false) // answers q2
+	// A question the agent moved on from is not open: deciding a later
+	// request leaves the session active, not stuck waiting.
+	q3 := ask("Which port?")
+	e.agent(inst, "using 8080", false)
+	ch := e.request(inst, "Bash", bash("make run"), later())
+	req := e.open(inst)[0]
+	if got := e.instance(inst); got.Status != db.AgentStatusAWAITINGINPUT || got.OpenQuestion.ID != req.ID {
+		t.Fatalf("while the request waits: %s %+v", got.Status, got.OpenQuestion)
+	}
+	if ans, err := e.answer(inst, nil, nil, "8081 please"); err != nil || ans.QuestionID != nil {
+		t.Fatalf("untargeted message: %+v %v (stale question %s)", ans, err, q3)
+	}
+	// "No" with a reason that reads like a label is option 2.
+	ans, err := e.answer(inst, &req.ID, ptr(2), "Yes, later")
+	if err != nil || *ans.OptionIndex != 2 || ans.Decision.Outcome != db.OutcomeDeny {
+		t.Fatalf("deny: %+v %v", ans, err)
+	}
+	decided(t, ch)
+	if got := e.instance(inst); got.Status != db.AgentStatusACTIVE || got.OpenQuestion != nil {
+		t.Fatalf("after the decision: %s %+v", got.Status, got.OpenQuestion)
+	}
+	// The words of a deny that came too late reach the agent.
+	res := decided(t, e.request(inst, "Bash", bash("make run"), time.Now()))
+	if ans, err := e.answer(inst, &res.RequestID, nil, "run it with PORT=8081"); err != nil || !ans.Late {
+		t.Fatalf("late deny: %+v %v", ans, err)
+	}
+	wantContents(t, "queue", e.agent(inst, "next", false).Queued, "8081 please", "run it with PORT=8081")
 }

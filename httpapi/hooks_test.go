@@ -114,8 +114,11 @@ func TestHookPermissionRequestAllowAndDeny(t *testing.T) {
 	wantJSON(t, "allow", r.body, `{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"}}}`)
 
 	ch = a.hookAsync(fixture(t, "permission_request_edit", "SESSION", inst.String()))
-	a.waitOpen(inst, 1)
-	a.decide(inst, `{"content":"use the logger instead of fmt"}`)
+	open = a.waitOpen(inst, 1)
+	// Words that name no request are an instruction, not a decision.
+	ans = a.decide(inst, `{"content":"Yes"}`)
+	wantFields(t, "untargeted", ans, map[string]any{"answered": false, "decision": nil, "question_id": nil})
+	a.decide(inst, `{"question_id":"`+open[0].ID.String()+`","content":"use the logger instead of fmt"}`)
 	r = hookDone(t, ch)
 	wantJSON(t, "deny", r.body,
 		`{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"use the logger instead of fmt"}}}`)
@@ -151,8 +154,7 @@ func TestHookAllowForSession(t *testing.T) {
 	a := newAPI(t)
 	inst := uuid.New()
 	ch := a.hookAsync(fixture(t, "permission_request_bash", "SESSION", inst.String(), "COMMAND", "go test ./..."))
-	a.waitOpen(inst, 1)
-	a.decide(inst, `{"option_index":1}`)
+	a.decide(inst, `{"question_id":"`+a.waitOpen(inst, 1)[0].ID.String()+`","option_index":1}`)
 	allow := `{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"}}}`
 	wantJSON(t, "first", hookDone(t, ch).body, allow)
 	// The next matching request is allowed at once, and recorded.
@@ -167,8 +169,7 @@ func TestHookAllowForSession(t *testing.T) {
 		"decision": map[string]string{"outcome": "auto_allow", "rule": "Bash(go:*)"}})
 	// A different command waits for the person.
 	ch = a.hookAsync(fixture(t, "permission_request_bash", "SESSION", inst.String(), "COMMAND", "rm -rf /tmp/x"))
-	a.waitOpen(inst, 1)
-	a.decide(inst, `{"option_index":2}`)
+	a.decide(inst, `{"question_id":"`+a.waitOpen(inst, 1)[0].ID.String()+`","option_index":2}`)
 	wantJSON(t, "different", hookDone(t, ch).body,
 		`{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"Permission denied by user"}}}`)
 }

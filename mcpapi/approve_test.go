@@ -54,8 +54,8 @@ func TestApprove(t *testing.T) {
 			t.Fatalf("allow: %s", got)
 		}
 		ch = callAsync(t, cs, "approve", args)
-		e.awaitOpen(inst)
-		e.answer(inst, "list only src")
+		req = e.awaitOpen(inst)
+		e.rest("POST", "/api/v1/messages/user", `{"agent_instance_id":"`+inst+`","question_id":"`+req.String()+`","content":"list only src"}`)
 		if got := <-ch; got != `{"behavior":"deny","message":"list only src"}` {
 			t.Fatalf("deny: %s", got)
 		}

@@ -5,8 +5,10 @@
 -- kind: 'permission' on an agent's permission request (a question whose
 --   options are allow once / allow for the session / deny, or a request a
 --   session rule allowed at once); 'decision' on the person's answer to
---   one. A decision is about the request, not an instruction: it is never
---   in the agent's queue and never answers another question.
+--   one (about the request, not an instruction: never in the agent's
+--   queue, never the answer to another question); 'record' on what an
+--   agent's hook reported (it neither moves on from a question nor
+--   changes the status).
 -- permission: the request's tool_name, tool_input, tool_use_id and the
 --   rule "allow for the session" would add.
 -- decision: what became of a request: {"outcome": allow | allow_session |
@@ -25,16 +27,14 @@ ALTER TABLE messages
     ADD COLUMN reply_to uuid,
     ADD COLUMN option_index integer;
 
--- Waiting permission requests of an instance (few, short-lived).
-CREATE INDEX messages_open_permissions_idx ON messages (agent_instance_id, seq)
-    WHERE kind = 'permission' AND decision IS NULL;
-
 -- "Allow for the rest of the session": rules like Bash(ls:*) or Edit that
 -- allow later matching requests at once. On the session, so the person
 -- sees them and every replica applies them.
 ALTER TABLE agent_instances ADD COLUMN permission_rules text[] NOT NULL DEFAULT '{}';
 
 -- The view expands i.* when it is made: made again, it carries the rules.
+-- Its question is the latest one that may still wait: a decided or
+-- expired permission request is not.
 DROP VIEW instance_overview;
 CREATE VIEW instance_overview AS
 SELECT i.*, ua.name AS agent_type_name,
@@ -47,6 +47,7 @@ LEFT JOIN LATERAL (
     SELECT m.id, m.content, m.created_at FROM messages m
     WHERE m.agent_instance_id = i.id AND m.user_id = i.user_id
         AND m.sender_type = 'AGENT' AND m.requires_user_input
+        AND (m.kind IS NULL OR (m.decision IS NULL AND m.expires_at > now()))
     ORDER BY m.seq DESC LIMIT 1
 ) q ON i.status = 'AWAITING_INPUT';
 
@@ -66,7 +67,6 @@ LEFT JOIN LATERAL (
         AND m.sender_type = 'AGENT' AND m.requires_user_input
     ORDER BY m.seq DESC LIMIT 1
 ) q ON i.status = 'AWAITING_INPUT';
-DROP INDEX messages_open_permissions_idx;
 ALTER TABLE messages
     DROP COLUMN options, DROP COLUMN kind, DROP COLUMN permission, DROP COLUMN decision,
     DROP COLUMN expires_at, DROP COLUMN reply_to, DROP COLUMN option_index;

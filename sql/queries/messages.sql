@@ -35,6 +35,7 @@ WITH msg AS (
     UPDATE agent_instances SET
         status = CASE WHEN status = 'COMPLETED' AND NOT @reopen::boolean THEN status
                       WHEN @requires_user_input::boolean THEN 'AWAITING_INPUT'::agent_status
+                      WHEN sqlc.narg(kind)::text = 'record' AND status <> 'COMPLETED' THEN status
                       WHEN EXISTS (SELECT FROM messages p
                                    WHERE p.agent_instance_id = @agent_instance_id::uuid AND p.user_id = @user_id::uuid
                                        AND p.kind = 'permission' AND p.decision IS NULL AND p.expires_at > now())
@@ -90,10 +91,11 @@ WHERE agent_instances.id = (SELECT agent_instance_id FROM m) AND agent_instances
 
 -- name: FirstUserMessageAfter :one
 -- The answer to a question: the first USER message after it that is not a
--- decision on a permission request.
+-- decision on a permission request, nor the answer to another question.
 SELECT * FROM messages
 WHERE agent_instance_id = @agent_instance_id AND user_id = @user_id
     AND sender_type = 'USER' AND kind IS NULL AND seq > @after_seq
+    AND (reply_to IS NULL OR reply_to = @question_id::uuid)
 ORDER BY seq
 LIMIT 1;
 
@@ -121,18 +123,21 @@ ORDER BY seq;
 
 -- name: OpenPlainQuestion :one
 -- Whether the instance's latest question that is not a permission request
--- waits for an answer: no person's message (but decisions) follows it.
+-- waits for an answer: nothing but requests, decisions, hook records and
+-- answers to other questions follows it (a person's message answers it; a
+-- step of the agent moves on from it).
 SELECT EXISTS (
     SELECT FROM (
-        SELECT q.seq FROM messages q
+        SELECT q.id, q.seq FROM messages q
         WHERE q.agent_instance_id = @agent_instance_id AND q.user_id = @user_id
-            AND q.requires_user_input AND q.sender_type = 'AGENT' AND q.kind IS NULL
+            AND q.requires_user_input AND q.kind IS NULL AND q.sender_type = 'AGENT'
         ORDER BY q.seq DESC LIMIT 1
     ) latest
     WHERE NOT EXISTS (
         SELECT FROM messages u
         WHERE u.agent_instance_id = @agent_instance_id AND u.user_id = @user_id
-            AND u.sender_type = 'USER' AND u.kind IS NULL AND u.seq > latest.seq)
+            AND u.kind IS NULL AND u.seq > latest.seq
+            AND (u.reply_to IS NULL OR u.reply_to = latest.id))
 ) AS open;
 
 -- name: LatestPlainQuestion :one
