@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
 
 	"github.com/handoffhq/handoff/auth"
@@ -166,9 +167,9 @@ func TestBrowserDecidesAPermissionRequest(t *testing.T) {
 		// A figure for the issue's note, not an assertion.
 		t.Logf("%dx%d: the request was on the page %v after the hook posted it", size.w, size.h, time.Since(posted).Round(time.Millisecond))
 		shoot(t, ctx, fmt.Sprintf("permission-%dx%d.png", size.w, size.h))
+		// Enter in the reason box denies (it must never press Allow).
 		run("deny the command with a reason",
-			chromedp.SendKeys(`//li[.//pre[@class="cmd"]]//input[@name="content"]`, "keep the build, run make only"),
-			chromedp.Click(`//li[.//pre[@class="cmd"]]//button[@value="2"]`),
+			chromedp.SendKeys(`//li[.//pre[@class="cmd"]]//input[@name="content"]`, "keep the build, run make only"+kb.Enter),
 		)
 		wantJSON(t, "deny", hookDone(t, bash).body,
 			`{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"keep the build, run make only"}}}`)

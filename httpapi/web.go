@@ -93,6 +93,9 @@ type pageData struct {
 	AfterSeq int64
 	Diff     []diffLine
 	CanReply bool
+	// Asking: an ordinary question waits (the reply box answers it;
+	// permission requests have their own buttons).
+	Asking bool
 
 	Keys     []db.APIKey
 	NewToken string
@@ -274,6 +277,9 @@ func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSessi
 	}
 	if inst.Status == db.AgentStatusAWAITINGINPUT {
 		d.Waiting = []db.InstanceInfo{inst}
+	}
+	for _, m := range d.Messages {
+		d.Asking = d.Asking || (m.Open && m.Request == nil)
 	}
 	if inst.GitDiff != nil {
 		d.Diff = diffLines(*inst.GitDiff)

@@ -42,12 +42,16 @@ type requestView struct {
 
 // messageViews turns a conversation's messages into what the page shows.
 func messageViews(msgs []db.Message, inst db.InstanceInfo, now time.Time) []msgView {
-	// An ordinary question is open while no person's message (decisions
-	// aside) follows it.
-	lastAnswer := int64(-1)
-	for _, m := range msgs {
-		if m.SenderType == db.SenderTypeUSER && m.Kind == nil {
-			lastAnswer = m.Seq
+	// The ordinary question that waits, as the store tells it: the latest
+	// one, while nothing but requests, decisions, hook records and answers
+	// to other questions follows it.
+	openQ := -1
+	for i, m := range msgs {
+		switch {
+		case m.RequiresUserInput && m.Kind == nil && m.SenderType == db.SenderTypeAGENT:
+			openQ = i
+		case openQ >= 0 && m.Kind == nil && (m.ReplyTo == nil || *m.ReplyTo == msgs[openQ].ID):
+			openQ = -1
 		}
 	}
 	out := make([]msgView, len(msgs))
@@ -65,7 +69,7 @@ func messageViews(msgs []db.Message, inst db.InstanceInfo, now time.Time) []msgV
 				v.Decided, v.DecisionClass = "Not decided in time: the agent asked at its terminal.", "off"
 			}
 		case m.RequiresUserInput:
-			v.Open = m.Seq > lastAnswer && inst.Status == db.AgentStatusAWAITINGINPUT
+			v.Open = i == openQ && inst.Status == db.AgentStatusAWAITINGINPUT
 		}
 		out[i] = v
 	}
@@ -133,9 +137,9 @@ func decisionText(d *db.Decision) (string, string) {
 }
 
 // POST /sessions/{id}/reply: the person's message; question_id and
-// option_index come from a question's buttons. A request's allow buttons
-// send no text (a reason typed in the deny box must not ride along); its
-// deny button sends the reason.
+// option_index come from a question's buttons, which send no words. A
+// request's deny form is its own (Enter in its reason box denies) and
+// sends the reason.
 func (s *Server) reply(w http.ResponseWriter, r *http.Request, ws webSession) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
@@ -158,8 +162,8 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, ws webSession) {
 			return
 		}
 		p.OptionIndex = &i
-		if r.PostFormValue("request") == "" || i != 2 {
-			p.Content = ""
+		if r.PostFormValue("reason") == "" {
+			p.Content = "" // a button: its option, no words
 		}
 	}
 	if _, err = s.store.CreateUserMessage(r.Context(), p); err != nil {

@@ -49,8 +49,23 @@
   var list = document.getElementById("messages");
   var reloading = null;
 
+  // reloadSoon redraws the page, unless the person is typing: then a
+  // notice offers the redraw, and nothing typed is wiped.
   function reloadSoon() {
     if (reloading) return;
+    var typing = Array.prototype.some.call(document.querySelectorAll("textarea, input[name=content]"),
+      function (f) { return f.value !== ""; });
+    if (typing) {
+      if (document.getElementById("news")) return;
+      var news = document.createElement("button");
+      news.id = "news";
+      news.type = "button";
+      news.className = "news";
+      news.textContent = "New activity: show it";
+      news.onclick = function () { location.reload(); };
+      document.body.appendChild(news);
+      return;
+    }
     reloading = setTimeout(function () { location.reload(); }, 150);
   }
 
