@@ -385,6 +385,9 @@ var denyOption = 2
 // substitution or variables) matches it: "allow ls" must not allow
 // "ls; rm -rf ~".
 func permissionRule(tool string, input json.RawMessage) (rule, what string, simple bool) {
+	if tool == "AskUserQuestion" {
+		return "", tool, false // a question for the person: never allowed by a rule
+	}
 	if tool != "Bash" {
 		return tool, tool, true
 	}

@@ -101,6 +101,15 @@ func (s *Server) hook(ctx context.Context, c hookCall) (hookOutput, error) {
 	notify := true
 	switch ev.HookEventName {
 	case "PermissionRequest":
+		if ev.ToolName == "AskUserQuestion" {
+			// Claude's own question to the person, not a permission: the
+			// person answers it at the terminal (allowing it would answer
+			// nothing). The page hears of it.
+			p := step("Asks at its terminal: " + askedQuestions(ev.ToolInput))
+			p.Notify, p.KeepQueue = &notify, true
+			_, err := s.store.SendAgentMessage(ctx, p)
+			return nil, err
+		}
 		res, err := s.store.RequestPermission(ctx, db.RequestPermissionParams{UserID: c.userID, InstanceID: c.instance,
 			AgentType: c.agentType, InstanceMetadata: step("").InstanceMetadata, ToolName: ev.ToolName,
 			ToolInput: ev.ToolInput, ToolUseID: ev.ToolUseID}, time.Now().Add(s.permissionWait))
@@ -109,7 +118,7 @@ func (s *Server) hook(ctx context.Context, c hookCall) (hookOutput, error) {
 		}
 		return permissionHookOutput(res.Decision), nil
 	case "Stop":
-		p := step("Finished its turn; waiting for your next instruction.")
+		p := step("Finished its turn.")
 		p.Notify = &notify
 		// The agent may carry on only when this stop is not already the
 		// end of a carry-on (stop_hook_active): else messages stay queued
@@ -154,6 +163,23 @@ func (s *Server) hook(ctx context.Context, c hookCall) (hookOutput, error) {
 	}
 	s.log.InfoContext(ctx, "hook event not handled", "event", truncate(ev.HookEventName, 64))
 	return nil, nil
+}
+
+// askedQuestions is the text of AskUserQuestion's questions.
+func askedQuestions(input json.RawMessage) string {
+	var in struct {
+		Questions []struct {
+			Question string `json:"question"`
+		} `json:"questions"`
+	}
+	_ = json.Unmarshal(input, &in)
+	var qs []string
+	for _, q := range in.Questions {
+		if strings.TrimSpace(q.Question) != "" {
+			qs = append(qs, q.Question)
+		}
+	}
+	return nonEmpty(strings.Join(qs, "\n"), "a question")
 }
 
 // permissionHookOutput is a PermissionRequest hook's answer: allow, deny

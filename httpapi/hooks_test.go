@@ -206,6 +206,19 @@ func TestHookStopHandsOverQueuedMessagesOnce(t *testing.T) {
 
 func TestHookEventsAndBadInput(t *testing.T) {
 	a := newAPI(t)
+	// Claude's own question comes as a permission request: it is shown,
+	// never allowed (the person answers it at the terminal).
+	ask := uuid.New()
+	wantJSON(t, "AskUserQuestion", hookDone(t, a.hookAsync(fixture(t, "permission_request_ask", "SESSION", ask.String()))).body, `{}`)
+	if open, _ := a.store.OpenPermissionRequests(context.Background(), a.user, ask); len(open) != 0 {
+		t.Fatalf("AskUserQuestion became a request: %v", open)
+	}
+	page := a.call("GET", "/api/v1/agent-instances/"+ask.String()+"/messages", a.tokenFor(a.user, auth.ScopeUser), "").json(t)
+	wantFields(t, "question shown", list(t, page["messages"])[0].(map[string]any),
+		map[string]any{"content": "Asks at its terminal: Which database should the tests use?", "kind": "record"})
+	if _, err := a.pool.Exec(context.Background(), "DELETE FROM agent_instances"); err != nil {
+		t.Fatal(err)
+	}
 	// Unknown events: 200, no decision, nothing written.
 	r := hookDone(t, a.hookAsync(fixture(t, "pre_tool_use", "SESSION", uuid.NewString())))
 	wantJSON(t, "unknown event", r.body, `{}`)

@@ -45,12 +45,12 @@ func TestApprove(t *testing.T) {
 	forEachTransport(t, mcpapi.Config{}, func(t *testing.T, e *env) {
 		cs := e.session()
 		inst := uuid.NewString()
-		args := map[string]any{"tool_name": "Bash", "input": map[string]any{"command": "ls -la"},
+		args := map[string]any{"tool_name": "Bash", "input": map[string]any{"command": "ls -la", "timeout": json.Number("9007199254740993")},
 			"tool_use_id": "toolu_1", "agent_instance_id": inst}
 		ch := callAsync(t, cs, "approve", args)
 		req := e.awaitOpen(inst)
 		e.rest("POST", "/api/v1/messages/user", `{"agent_instance_id":"`+inst+`","question_id":"`+req.String()+`","option_index":0}`)
-		if got := <-ch; got != `{"behavior":"allow","updatedInput":{"command":"ls -la"}}` {
+		if got := <-ch; got != `{"behavior":"allow","updatedInput":{"command":"ls -la","timeout":9007199254740993}}` {
 			t.Fatalf("allow: %s", got)
 		}
 		ch = callAsync(t, cs, "approve", args)

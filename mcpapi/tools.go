@@ -229,6 +229,7 @@ func decodeArgs(raw json.RawMessage, dst any, strict bool) error {
 	if strict {
 		dec.DisallowUnknownFields()
 	}
+	dec.UseNumber() // numbers in free-form input (approve's) keep their digits
 	err := dec.Decode(dst)
 	var typeErr *json.UnmarshalTypeError
 	switch {
