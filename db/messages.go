@@ -175,7 +175,7 @@ func (s *Store) appendAgentMessage(ctx context.Context, t *instanceTx, p SendAge
 	types := []string{EventMessageCreated}
 	switch {
 	case p.extra != nil && p.RequiresUserInput:
-		data.Kind, data.Permission = p.extra.kind, p.extra.permission
+		data.Kind, data.Permission, data.expiresAt = p.extra.kind, p.extra.permission, p.extra.expiresAt
 		types = []string{EventPermissionRequested, EventMessageCreated}
 	case p.RequiresUserInput:
 		types = []string{EventQuestionAsked, EventMessageCreated}

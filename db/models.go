@@ -241,6 +241,16 @@ type Message struct {
 	OptionIndex       *int32     `json:"option_index"`
 }
 
+type PushSubscription struct {
+	ID        uuid.UUID `json:"id"`
+	UserID    uuid.UUID `json:"user_id"`
+	Endpoint  string    `json:"endpoint"`
+	P256dh    string    `json:"p256dh"`
+	Auth      string    `json:"auth"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 type User struct {
 	ID          uuid.UUID `json:"id"`
 	Email       string    `json:"email"`
@@ -253,6 +263,13 @@ type UserAgent struct {
 	UserID    uuid.UUID `json:"user_id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+type VapidKey struct {
+	Singleton  bool      `json:"singleton"`
+	PrivateKey string    `json:"private_key"`
+	PublicKey  string    `json:"public_key"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 type Webhook struct {

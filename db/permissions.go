@@ -327,7 +327,12 @@ func (s *Store) setDecision(ctx context.Context, t *instanceTx, inst AgentInstan
 			inst.Status = AgentStatusACTIVE
 		}
 	}
-	return recordEvent(ctx, t.Queries, inst, EventMessage, &req.ID)
+	if err := recordEvent(ctx, t.Queries, inst, EventMessage, &req.ID); err != nil {
+		return err
+	}
+	// The devices that show the request close it.
+	return s.push(ctx, t, inst.UserID, req.ID, PushPayload{Type: PushAnswered, URL: "/sessions/" + inst.ID.String()},
+		MaxPushTTL, false)
 }
 
 // stillWaiting reports whether a question of the instance waits for the

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -17,8 +18,12 @@ type Store struct {
 	pool *pgxpool.Pool
 	hub  *Hub
 	jobs *river.Client[pgx.Tx]
-	// webhookAllowPrivate: webhooks may target private addresses.
+	// webhookAllowPrivate: webhooks (and push endpoints) may target
+	// private addresses.
 	webhookAllowPrivate bool
+	// vapid caches the VAPID key pair (private, public) once read.
+	vapidMu sync.Mutex
+	vapid   [2]string
 }
 
 // Option configures a Store.

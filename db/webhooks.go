@@ -70,6 +70,8 @@ type WebhookData struct {
 	QuestionID  *uuid.UUID `json:"question_id,omitempty"`
 	OptionIndex *int       `json:"option_index,omitempty"`
 	Decision    *Decision  `json:"decision,omitempty"`
+	// expiresAt: when a permission request stops waiting (a push's TTL).
+	expiresAt *time.Time
 }
 
 // WithJobs lets the store enqueue webhook deliveries (River on the same
@@ -86,11 +88,16 @@ func WithWebhookPolicy(allowPrivate bool) Option {
 // MaxDeliveryAttempts bounds retries (the worker also stops after 24 h).
 const MaxDeliveryAttempts = 100
 
-// enqueueWebhooks adds, inside t's transaction, one delivery job per
-// webhook of the user and event type it takes (one query for them all).
+// enqueueWebhooks tells the person of an event, inside t's transaction:
+// one delivery job per webhook of the user and event type it takes (one
+// query for them all), and the pushes to the person's devices that the
+// event calls for (see enqueuePushes).
 func (s *Store) enqueueWebhooks(ctx context.Context, t *instanceTx, userID uuid.UUID, data WebhookData, types ...string) error {
 	if s.jobs == nil || len(types) == 0 {
 		return nil
+	}
+	if err := s.enqueuePushes(ctx, t, userID, data, types); err != nil {
+		return err
 	}
 	hooks, err := t.WebhooksFor(ctx, WebhooksForParams{UserID: userID, EventTypes: types})
 	if err != nil || len(hooks) == 0 {

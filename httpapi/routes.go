@@ -70,6 +70,14 @@ func (s *Server) routes() {
 	s.handle("DELETE /api/v1/webhooks/{webhook_id}", endpoint(s, user, pathRef("webhook_id"), s.deleteWebhook, renderDeleted))
 	s.handle("GET /api/v1/webhooks/{webhook_id}/deliveries",
 		endpoint(s, user, pathRef("webhook_id"), s.listDeliveries, renderDeliveries))
+	s.handle("GET /api/v1/push/vapid-public-key",
+		endpoint(s, user, principalUser, s.vapidPublicKey, renderVAPIDKey))
+	s.handle("POST /api/v1/push/subscriptions",
+		endpoint(s, user, parsePushSubscription, s.addPushSubscription, renderCreatedPushSubscription))
+	s.handle("GET /api/v1/push/subscriptions",
+		endpoint(s, user, principalUser, s.store.ListPushSubscriptions, renderPushSubscriptions))
+	s.handle("DELETE /api/v1/push/subscriptions/{subscription_id}",
+		endpoint(s, user, pathRef("subscription_id"), s.deletePushSubscription, renderDeletedPushSubscription))
 	s.handle("POST /api/v1/auth/api-keys", endpoint(s, user, parseCreateKey, s.createKey, renderCreatedKey))
 	s.handle("GET /api/v1/auth/api-keys", endpoint(s, user, principalUser, s.listKeys, renderKeys))
 	s.handle("DELETE /api/v1/auth/api-keys/{key_id}",

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,6 +22,7 @@ import (
 	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/httpapi"
 	"github.com/handoffhq/handoff/mcpapi"
+	"github.com/handoffhq/handoff/push"
 	"github.com/handoffhq/handoff/webhook"
 )
 
@@ -113,6 +115,13 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	// Retention runs hourly (on River's leader only) on the same queue.
 	workers := webhook.Workers(worker)
 	river.AddWorker(workers, &db.RetentionWorker{Store: db.NewStore(pool), Keep: cfg.retention})
+	contact := cfg.publicURL
+	if !strings.HasPrefix(contact, "https://") {
+		contact = "" // the worker's default address: VAPID wants https or mailto
+	}
+	river.AddWorker(workers, push.NewWorker(push.Config{Store: db.NewStore(pool, db.WithWebhookPolicy(cfg.webhookAllowPrivate)),
+		Contact: contact, AllowPrivate: cfg.webhookAllowPrivate,
+		Log: log.With("component", "push")}))
 	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
 		Workers:      workers,

@@ -1,0 +1,233 @@
+package db
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/handoffhq/handoff/internal/netguard"
+)
+
+// Web Push (design §12.2): a question or permission request is pushed to
+// each of the person's devices by a durable job enqueued in the
+// transaction that asks it, like a webhook; when it is answered (or
+// expires) a follow-up push with the same Topic replaces it, and the
+// page's service worker closes its notification.
+
+// DeliverPushArgs is the durable job of one push to one device.
+type DeliverPushArgs struct {
+	SubscriptionID uuid.UUID       `json:"subscription_id"`
+	UserID         uuid.UUID       `json:"user_id"`
+	Payload        json.RawMessage `json:"payload"`
+	// Topic lets a newer push replace one not yet delivered (RFC 8030);
+	// the notification's tag is the same.
+	Topic string `json:"topic"`
+	// TTL: how long the push service keeps it for an offline device (no
+	// longer than the question can be answered).
+	TTL       time.Duration `json:"ttl"`
+	Urgent    bool          `json:"urgent"`
+	CreatedAt time.Time     `json:"created_at"`
+}
+
+// Kind names the job for River.
+func (DeliverPushArgs) Kind() string { return "push_delivery" }
+
+// Push payload types, as the service worker reads them.
+const (
+	PushAsk      = "ask"      // show a notification
+	PushAnswered = "answered" // close the notification with Tag
+)
+
+// PushPayload is what the page's service worker receives.
+type PushPayload struct {
+	Type  string `json:"type"`
+	Title string `json:"title,omitempty"`
+	Body  string `json:"body,omitempty"`
+	// URL opens the session when the notification is clicked.
+	URL string `json:"url"`
+	Tag string `json:"tag"`
+}
+
+// MaxPushTTL bounds how long a question's push waits for an offline device.
+const MaxPushTTL = 24 * time.Hour
+
+// pushBodyLen bounds a notification's text (a push carries at most about
+// 4 KB).
+const pushBodyLen = 300
+
+// PushTopic is the Topic (and notification tag) of a question's pushes:
+// its id in 22 URL-safe characters (RFC 8030 allows 32).
+func PushTopic(questionID uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString(questionID[:])
+}
+
+// enqueuePushes adds the pushes an event calls for, one job per device of
+// the user: a question asked or a permission requested shows a
+// notification; a question answered withdraws it.
+func (s *Store) enqueuePushes(ctx context.Context, t *instanceTx, userID uuid.UUID, data WebhookData, types []string) error {
+	p := PushPayload{URL: "/sessions/" + data.AgentInstanceID.String()}
+	var question uuid.UUID
+	ttl, urgent := MaxPushTTL, false
+	switch {
+	case slices.Contains(types, EventQuestionAsked) || slices.Contains(types, EventPermissionRequested):
+		if data.MessageID == nil {
+			return nil
+		}
+		question, urgent = *data.MessageID, true
+		p.Type, p.Title = PushAsk, "A question for you"
+		if data.Kind == KindPermission {
+			p.Title = "Permission request"
+		}
+		text, _ := SplitOptions(data.Content)
+		p.Body = clip(text, pushBodyLen)
+		if data.expiresAt != nil {
+			ttl = min(ttl, time.Until(*data.expiresAt))
+		}
+	case slices.Contains(types, EventQuestionAnswered) && data.QuestionID != nil:
+		question = *data.QuestionID
+		p.Type = PushAnswered
+	default:
+		return nil
+	}
+	return s.push(ctx, t, userID, question, p, ttl, urgent)
+}
+
+// push enqueues p for each of the user's devices.
+func (s *Store) push(ctx context.Context, t *instanceTx, userID, question uuid.UUID, p PushPayload, ttl time.Duration, urgent bool) error {
+	if s.jobs == nil || ttl <= 0 {
+		return nil
+	}
+	ids, err := t.PushSubscriptionIDs(ctx, userID)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	p.Tag = PushTopic(question)
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	params := make([]river.InsertManyParams, len(ids))
+	for i, id := range ids {
+		params[i] = river.InsertManyParams{
+			Args: DeliverPushArgs{SubscriptionID: id, UserID: userID, Payload: raw, Topic: p.Tag, TTL: ttl.Round(time.Second),
+				Urgent: urgent, CreatedAt: now},
+			InsertOpts: &river.InsertOpts{MaxAttempts: MaxDeliveryAttempts},
+		}
+	}
+	_, err = s.jobs.InsertManyTx(ctx, t.tx, params)
+	return err
+}
+
+// clip shortens s to at most n characters, marking the cut.
+func clip(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// NewPushSubscription is a device a person subscribes (the browser's
+// PushSubscription: endpoint and keys, base64url).
+type NewPushSubscription struct {
+	UserID       uuid.UUID
+	Endpoint     string
+	P256dh, Auth string
+	Name         string
+}
+
+// AddPushSubscription stores a device (again: renewed keys replace the
+// old). The endpoint is checked like a webhook's URL (no private targets
+// unless the operator allows them); the keys must be a P-256 public key
+// and a 16-byte secret.
+func (s *Store) AddPushSubscription(ctx context.Context, p NewPushSubscription) (PushSubscription, error) {
+	if err := netguard.CheckURL(ctx, p.Endpoint, s.webhookAllowPrivate); err != nil {
+		return PushSubscription{}, Errorf(EInvalid, "endpoint: %v", err)
+	}
+	if !strings.HasPrefix(p.Endpoint, "https://") && !s.webhookAllowPrivate {
+		return PushSubscription{}, Errorf(EInvalid, "endpoint must be an https URL")
+	}
+	if key, err := decodeKey(p.P256dh); err != nil || len(key) != 65 {
+		return PushSubscription{}, Errorf(EInvalid, "keys.p256dh must be a P-256 public key (65 bytes, base64url)")
+	} else if _, err := ecdh.P256().NewPublicKey(key); err != nil {
+		return PushSubscription{}, Errorf(EInvalid, "keys.p256dh is not a point on P-256")
+	}
+	if auth, err := decodeKey(p.Auth); err != nil || len(auth) != 16 {
+		return PushSubscription{}, Errorf(EInvalid, "keys.auth must be 16 bytes, base64url")
+	}
+	if utf8.RuneCountInString(p.Name) > 200 {
+		return PushSubscription{}, Errorf(EInvalid, "name is longer than 200 characters")
+	}
+	return withTx(ctx, s, func(q *Queries) (PushSubscription, error) {
+		return q.UpsertPushSubscription(ctx, UpsertPushSubscriptionParams{UserID: p.UserID, Endpoint: p.Endpoint,
+			P256dh: p.P256dh, Auth: p.Auth, Name: p.Name})
+	})
+}
+
+// decodeKey reads base64url, padded or not.
+func decodeKey(s string) ([]byte, error) {
+	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+}
+
+// ListPushSubscriptions returns the user's devices.
+func (s *Store) ListPushSubscriptions(ctx context.Context, userID uuid.UUID) ([]PushSubscription, error) {
+	return New(s.pool).ListPushSubscriptions(ctx, userID)
+}
+
+// GetPushSubscription returns one of the user's devices.
+func (s *Store) GetPushSubscription(ctx context.Context, userID, id uuid.UUID) (PushSubscription, error) {
+	sub, err := New(s.pool).GetPushSubscription(ctx, GetPushSubscriptionParams{ID: id, UserID: userID})
+	if isNoRows(err) {
+		return sub, Errorf(ENotFound, "Push subscription not found")
+	}
+	return sub, err
+}
+
+// DeletePushSubscription removes one of the user's devices.
+func (s *Store) DeletePushSubscription(ctx context.Context, userID, id uuid.UUID) error {
+	n, err := New(s.pool).DeletePushSubscription(ctx, DeletePushSubscriptionParams{ID: id, UserID: userID})
+	if err == nil && n == 0 {
+		return Errorf(ENotFound, "Push subscription not found")
+	}
+	return err
+}
+
+// VAPIDKeys returns the server's VAPID key pair (base64url: the private
+// scalar and the uncompressed public point), making it on first use.
+func (s *Store) VAPIDKeys(ctx context.Context) (private, public string, err error) {
+	s.vapidMu.Lock()
+	defer s.vapidMu.Unlock()
+	if s.vapid[1] != "" {
+		return s.vapid[0], s.vapid[1], nil
+	}
+	q := New(s.pool)
+	keys, err := q.GetVAPIDKeys(ctx)
+	if isNoRows(err) {
+		k, kerr := ecdh.P256().GenerateKey(rand.Reader)
+		if kerr != nil {
+			return "", "", kerr
+		}
+		enc := base64.RawURLEncoding.EncodeToString
+		if err = q.EnsureVAPIDKeys(ctx, EnsureVAPIDKeysParams{PrivateKey: enc(k.Bytes()),
+			PublicKey: enc(k.PublicKey().Bytes())}); err != nil {
+			return "", "", fmt.Errorf("store VAPID keys: %w", err)
+		}
+		keys, err = q.GetVAPIDKeys(ctx) // another replica's, if it won
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("VAPID keys: %w", err)
+	}
+	s.vapid = [2]string{keys.PrivateKey, keys.PublicKey}
+	return keys.PrivateKey, keys.PublicKey, nil
+}

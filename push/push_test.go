@@ -1,0 +1,344 @@
+package push_test
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/handoffhq/handoff/db"
+	"github.com/handoffhq/handoff/db/dbtest"
+	"github.com/handoffhq/handoff/push"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// received is one push the loopback push service got.
+type received struct {
+	header http.Header
+	body   []byte
+}
+
+// pushService is a loopback push service answering with the given
+// statuses in turn (then 201).
+type pushService struct {
+	*httptest.Server
+	mu       sync.Mutex
+	statuses []int
+	got      chan received
+}
+
+func newPushService(t *testing.T) *pushService {
+	ps := &pushService{got: make(chan received, 10)}
+	ps.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		ps.mu.Lock()
+		status := http.StatusCreated
+		if len(ps.statuses) > 0 {
+			status, ps.statuses = ps.statuses[0], ps.statuses[1:]
+		}
+		ps.mu.Unlock()
+		ps.got <- received{r.Header.Clone(), b}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(ps.Close)
+	return ps
+}
+
+func (ps *pushService) answer(statuses ...int) {
+	ps.mu.Lock()
+	ps.statuses = append(ps.statuses, statuses...)
+	ps.mu.Unlock()
+}
+
+func (ps *pushService) next(t *testing.T) received {
+	t.Helper()
+	select {
+	case r := <-ps.got:
+		return r
+	case <-time.After(time.Minute):
+		t.Fatal("no push arrived")
+	}
+	return received{}
+}
+
+// device is a browser's side of a subscription, with keys the test made.
+type device struct {
+	key  *ecdh.PrivateKey
+	auth []byte
+}
+
+func newDevice(t *testing.T) device {
+	k, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := make([]byte, 16)
+	_, _ = rand.Read(auth)
+	return device{k, auth}
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// decrypt opens an aes128gcm push message (RFC 8291 §3, RFC 8188).
+func (d device) decrypt(t *testing.T, body []byte) []byte {
+	t.Helper()
+	if len(body) < 21 {
+		t.Fatalf("push body of %d bytes", len(body))
+	}
+	salt, idlen := body[:16], int(body[20])
+	serverPub, ct := body[21:21+idlen], body[21+idlen:]
+	if rs := binary.BigEndian.Uint32(body[16:20]); rs < 18 {
+		t.Fatalf("record size %d", rs)
+	}
+	pub, err := ecdh.P256().NewPublicKey(serverPub)
+	if err != nil {
+		t.Fatalf("the key id is not the server's P-256 key: %v", err)
+	}
+	secret, err := d.key.ECDH(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := append(append([]byte("WebPush: info\x00"), d.key.PublicKey().Bytes()...), serverPub...)
+	prkKey, _ := hkdf.Extract(sha256.New, secret, d.auth)
+	ikm, _ := hkdf.Expand(sha256.New, prkKey, string(info), 32)
+	prk, _ := hkdf.Extract(sha256.New, ikm, salt)
+	cek, _ := hkdf.Expand(sha256.New, prk, "Content-Encoding: aes128gcm\x00", 16)
+	nonce, _ := hkdf.Expand(sha256.New, prk, "Content-Encoding: nonce\x00", 12)
+	block, _ := aes.NewCipher(cek)
+	gcm, _ := cipher.NewGCM(block)
+	plain, err := gcm.Open(nil, nonce, ct, nil)
+	if err != nil {
+		t.Fatalf("the push does not decrypt with the device's keys: %v", err)
+	}
+	plain = []byte(strings.TrimRight(string(plain), "\x00"))
+	if len(plain) == 0 || plain[len(plain)-1] != 2 {
+		t.Fatal("no last-record delimiter")
+	}
+	return plain[:len(plain)-1]
+}
+
+type env struct {
+	store *db.Store
+	user  uuid.UUID
+	jobs  *river.Client[pgx.Tx]
+	done  <-chan *river.Event
+}
+
+func newEnv(t *testing.T) *env {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	quiet := slog.New(slog.DiscardHandler)
+	workers := river.NewWorkers()
+	river.AddWorker(workers, push.NewWorker(push.Config{Store: db.NewStore(pool), Contact: "ops@handoff.test",
+		AllowPrivate: true, RetryBase: 10 * time.Millisecond, Log: quiet}))
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}, Workers: workers,
+		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := jobs.Subscribe(river.EventKindJobCompleted)
+	t.Cleanup(cancel)
+	if err := jobs.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = jobs.Stop(ctx)
+	})
+	// The push service is on loopback: this store lets subscriptions name it.
+	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)), db.WithJobs(jobs), db.WithWebhookPolicy(true))
+	return &env{store: store, user: dbtest.User(t, store), jobs: jobs, done: done}
+}
+
+func (e *env) subscribe(t *testing.T, ps *pushService, d device) db.PushSubscription {
+	t.Helper()
+	sub, err := e.store.AddPushSubscription(context.Background(), db.NewPushSubscription{UserID: e.user,
+		Endpoint: ps.URL + "/push/" + uuid.NewString(), P256dh: b64(d.key.PublicKey().Bytes()), Auth: b64(d.auth), Name: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+// verifyVAPID checks the Authorization header: an ES256 JWT for the push
+// service's origin, signed with the server's VAPID key, which it names.
+func verifyVAPID(t *testing.T, e *env, h http.Header, origin string) {
+	t.Helper()
+	_, public, err := e.store.VAPIDKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := h.Get("Authorization")
+	tok, k, ok := strings.Cut(strings.TrimPrefix(auth, "vapid t="), ", k=")
+	if !ok || !strings.HasPrefix(auth, "vapid t=") || k != public {
+		t.Fatalf("Authorization %q (server key %s)", auth, public)
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(public)
+	x, y := elliptic.Unmarshal(elliptic.P256(), raw) //nolint:staticcheck // an uncompressed point
+	key := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).Set(x), Y: new(big.Int).Set(y)}
+	claims := jwt.MapClaims{}
+	parsed, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return key, nil },
+		jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(origin), jwt.WithExpirationRequired())
+	if err != nil || !parsed.Valid {
+		t.Fatalf("VAPID token does not verify: %v", err)
+	}
+	exp, _ := claims.GetExpirationTime()
+	if time.Until(exp.Time) > 24*time.Hour || claims["sub"] != "mailto:ops@handoff.test" {
+		t.Fatalf("claims %v", claims)
+	}
+}
+
+// A question is pushed, encrypted to the device and signed; answering it
+// elsewhere sends the push that closes its notification.
+func TestQuestionPushedAndWithdrawn(t *testing.T) {
+	e := newEnv(t)
+	ps := newPushService(t)
+	d := newDevice(t)
+	e.subscribe(t, ps, d)
+	ctx := context.Background()
+	inst := uuid.New()
+	q, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst, AgentType: "x",
+		Content: "Deploy to production?\n\n[OPTIONS]\n1. Yes\n2. No\n[/OPTIONS]", RequiresUserInput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ps.next(t)
+	h := got.header
+	topic := db.PushTopic(q.MessageID)
+	if h.Get("Content-Encoding") != "aes128gcm" || h.Get("Topic") != topic || h.Get("Urgency") != "high" ||
+		h.Get("TTL") == "" || h.Get("TTL") == "0" {
+		t.Fatalf("headers %v", h)
+	}
+	verifyVAPID(t, e, h, ps.URL)
+	var p db.PushPayload
+	if err := json.Unmarshal(d.decrypt(t, got.body), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p != (db.PushPayload{Type: db.PushAsk, Title: "A question for you", Body: "Deploy to production?",
+		URL: "/sessions/" + inst.String(), Tag: topic}) {
+		t.Fatalf("payload %+v", p)
+	}
+	// Answered elsewhere (the page, another device): withdrawn.
+	if _, err := e.store.CreateUserMessage(ctx, db.CreateUserMessageParams{UserID: e.user, InstanceID: inst, Content: "Yes"}); err != nil {
+		t.Fatal(err)
+	}
+	got = ps.next(t)
+	p = db.PushPayload{}
+	if err := json.Unmarshal(d.decrypt(t, got.body), &p); err != nil || got.header.Get("Topic") != topic ||
+		p.Type != db.PushAnswered || p.Tag != topic {
+		t.Fatalf("withdrawal %+v %v (topic %q)", p, err, got.header.Get("Topic"))
+	}
+}
+
+// A permission request is pushed for no longer than it waits, and its
+// expiry withdraws it.
+func TestPermissionRequestPushed(t *testing.T) {
+	e := newEnv(t)
+	ps := newPushService(t)
+	d := newDevice(t)
+	e.subscribe(t, ps, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	inst := uuid.New()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = e.store.RequestPermission(ctx, db.RequestPermissionParams{UserID: e.user, InstanceID: inst, AgentType: "x",
+			ToolName: "Bash", ToolInput: json.RawMessage(`{"command":"make deploy"}`)}, time.Now().Add(2*time.Minute))
+	}()
+	got := ps.next(t)
+	var p db.PushPayload
+	if err := json.Unmarshal(d.decrypt(t, got.body), &p); err != nil || p.Title != "Permission request" ||
+		!strings.Contains(p.Body, "make deploy") {
+		t.Fatalf("payload %+v %v", p, err)
+	}
+	if ttl := got.header.Get("TTL"); ttl == "" || len(ttl) > 3 { // at most the 120 s the request waits
+		t.Fatalf("TTL %q", ttl)
+	}
+	cancel() // the agent stops waiting: the request expires
+	<-done
+	got = ps.next(t)
+	p = db.PushPayload{}
+	if err := json.Unmarshal(d.decrypt(t, got.body), &p); err != nil || p.Type != db.PushAnswered {
+		t.Fatalf("withdrawal %+v %v", p, err)
+	}
+}
+
+// A device its push service calls gone is deleted.
+func TestGoneSubscriptionDeleted(t *testing.T) {
+	e := newEnv(t)
+	ps := newPushService(t)
+	ps.answer(http.StatusGone)
+	sub := e.subscribe(t, ps, newDevice(t))
+	ctx := context.Background()
+	if _, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: uuid.New(), AgentType: "x",
+		Content: "Still there?", RequiresUserInput: true}); err != nil {
+		t.Fatal(err)
+	}
+	ps.next(t)
+	for ev := range e.done { // the job ends after the deletion
+		if strings.Contains(string(ev.Job.EncodedArgs), sub.ID.String()) {
+			break
+		}
+	}
+	if _, err := e.store.GetPushSubscription(ctx, e.user, sub.ID); db.ErrorCode(err) != db.ENotFound {
+		t.Fatalf("a gone subscription is still there: %v", err)
+	}
+}
+
+// Subscriptions with bad keys or endpoints are refused and write nothing.
+func TestBadSubscriptionsRefused(t *testing.T) {
+	e := newEnv(t)
+	d := newDevice(t)
+	good := db.NewPushSubscription{UserID: e.user, Endpoint: "http://127.0.0.1:9/push", P256dh: b64(d.key.PublicKey().Bytes()), Auth: b64(d.auth)}
+	for _, tc := range []struct {
+		mod func(*db.NewPushSubscription)
+		msg string
+	}{
+		{func(p *db.NewPushSubscription) { p.P256dh = b64([]byte("short")) }, "keys.p256dh must be a P-256 public key"},
+		{func(p *db.NewPushSubscription) { p.P256dh = b64(append([]byte{4}, make([]byte, 64)...)) }, "keys.p256dh is not a point on P-256"},
+		{func(p *db.NewPushSubscription) { p.Auth = b64(make([]byte, 8)) }, "keys.auth must be 16 bytes"},
+		{func(p *db.NewPushSubscription) { p.Endpoint = "ftp://x/push" }, "endpoint:"},
+	} {
+		p := good
+		tc.mod(&p)
+		_, err := e.store.AddPushSubscription(context.Background(), p)
+		if db.ErrorCode(err) != db.EInvalid || !strings.Contains(db.ErrorMessage(err), tc.msg) {
+			t.Errorf("want %q, got %v", tc.msg, err)
+		}
+	}
+	if subs, _ := e.store.ListPushSubscriptions(context.Background(), e.user); len(subs) != 0 {
+		t.Fatalf("bad subscriptions stored: %v", subs)
+	}
+	// Without the operator's leave, a private endpoint is refused too.
+	strict := db.NewStore(dbtest.Pool(t))
+	if _, err := strict.AddPushSubscription(context.Background(), good); db.ErrorCode(err) != db.EInvalid {
+		t.Fatalf("private endpoint: %v", err)
+	}
+}
