@@ -200,3 +200,32 @@ func shoot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 }
+
+// The page installs: its service worker takes control and it offers to
+// notify this device; and at a phone's width nothing overflows sideways.
+func TestBrowserInstallableAndNarrow(t *testing.T) {
+	exe := chromium(t)
+	a := newAPI(t)
+	inst := uuid.NewString()
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"Claude Code","content":"Waiting on https://example.com/a/very/long/url/that/does/not/break/anywhere/at/all/because/it/has/no/spaces/in/it/whatsoever?q=1","requires_user_input":true}`)
+	ctx, run := newBrowser(t, exe, 390, 844)
+	run("sign in",
+		chromedp.Navigate(a.ts.URL+"/#token="+a.tokenFor(a.user, auth.ScopeUser)),
+		chromedp.WaitVisible(`//h1[text()="Sessions"]`),
+		chromedp.WaitVisible(`//button[@id="notify" and text()="Notify this device"]`),
+	)
+	active, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then(r => r.active !== null)`,
+		chromedp.EvalAwaitPromise))
+	if err != nil || !active {
+		t.Fatalf("service worker: %v %v", active, err)
+	}
+	for _, path := range []string{"/", "/sessions/" + inst, "/keys"} {
+		run("open "+path, chromedp.Navigate(a.ts.URL+path), chromedp.WaitVisible(`//main`))
+		fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+		if err != nil || !fits {
+			width, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+			t.Errorf("%s overflows sideways at a phone's width (%d px wide)", path, width)
+		}
+		shoot(t, ctx, "narrow"+strings.ReplaceAll(path, "/", "-")+".png")
+	}
+}

@@ -88,3 +88,16 @@ func (s *Server) deletePushSubscription(ctx context.Context, ref instanceRef) (s
 func renderDeletedPushSubscription(struct{}) (int, any) {
 	return http.StatusOK, map[string]string{"message": "Push subscription deleted"}
 }
+
+// POST /devices (the page, with its session cookie and form token): the
+// browser's push subscription of this device, from "Notify this device".
+func (s *Server) addDevice(w http.ResponseWriter, r *http.Request, ws webSession) {
+	sub, err := s.store.AddPushSubscription(r.Context(), db.NewPushSubscription{UserID: ws.p.UserID,
+		Endpoint: r.PostFormValue("endpoint"), P256dh: r.PostFormValue("p256dh"), Auth: r.PostFormValue("auth"),
+		Name: r.PostFormValue("name")})
+	if err != nil {
+		s.fail(w, r, unprocessable(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, pushSubscriptionResponse(sub))
+}

@@ -370,6 +370,7 @@ func (s *Server) authed(required auth.Scope, h func(http.ResponseWriter, *http.R
 var cookieRoutes = map[string]bool{
 	"GET /api/v1/events": true,
 	"GET /api/v1/agent-instances/{agent_instance_id}/messages": true,
+	"GET /api/v1/push/vapid-public-key":                        true,
 }
 
 // authenticate reads the bearer token, or on the cookieRoutes the web

@@ -109,6 +109,10 @@ func (s *Server) webRoutes() {
 		panic(err)
 	}
 	s.handle("GET /static/", staticFiles(static))
+	// The installable app: its manifest, and the service worker at the
+	// root so that its scope is the whole page.
+	s.handle("GET /manifest.webmanifest", rootFile(static, "static/manifest.webmanifest", "application/manifest+json"))
+	s.handle("GET /sw.js", rootFile(static, "static/sw.js", "text/javascript; charset=utf-8"))
 	// Forms are same-origin only (Sec-Fetch-Site / Origin), and carry a
 	// token derived from the session as well.
 	cop := http.NewCrossOriginProtection()
@@ -120,6 +124,7 @@ func (s *Server) webRoutes() {
 	s.handle("GET /keys", s.signedIn(s.keysPage))
 	post("POST /keys", s.signedIn(s.createKeyForm))
 	post("POST /keys/{id}/revoke", s.signedIn(s.revokeKeyForm))
+	post("POST /devices", s.signedIn(s.addDevice))
 }
 
 // csrfToken is derived from the session token: only who holds the cookie's
@@ -361,6 +366,21 @@ func (s *Server) revokeKeyForm(w http.ResponseWriter, r *http.Request, ws webSes
 
 // staticFiles serves the page's files, and nothing else: no directory
 // listings, and a problem+json 404 for what is not a file.
+// rootFile serves one embedded file at a path of its own, revalidated on
+// every load (a new service worker or manifest takes effect at once).
+func rootFile(fsys fs.FS, name, contentType string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			writeProblem(w, http.StatusNotFound, "no such file: "+r.URL.Path)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(b)
+	}
+}
+
 func staticFiles(fsys fs.FS) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, "/")

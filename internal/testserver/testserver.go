@@ -43,6 +43,8 @@ type Options struct {
 	DatabaseURL func(url string) string
 	// PoolOptions configure the server's pool.
 	PoolOptions []db.PoolOption
+	// StoreOptions configure the server's store (besides its hub).
+	StoreOptions []db.Option
 }
 
 // Keys returns a fresh Ed25519 key pair.
@@ -76,7 +78,7 @@ func New(t testing.TB, opts Options) *Server {
 		t.Cleanup(p.Close)
 		pool = p
 	}
-	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)))
+	store := db.NewStore(pool, append([]db.Option{db.WithHub(dbtest.Hub(t, pool))}, opts.StoreOptions...)...)
 	keys := Keys(t)
 	log := slog.New(slog.DiscardHandler)
 	cfg := opts.HTTP

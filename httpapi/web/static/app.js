@@ -34,6 +34,54 @@
     }
   }
 
+  // setUpPush registers the service worker and offers "Notify this
+  // device": the browser subscribes with the server's VAPID key, and the
+  // page hands the subscription to the server (with its form token).
+  function setUpPush() {
+    var button = document.getElementById("notify");
+    if (!button || !("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+    navigator.serviceWorker.register("/sw.js").then(function (reg) {
+      return reg.pushManager.getSubscription();
+    }).then(function (sub) {
+      button.hidden = false;
+      if (sub && Notification.permission === "granted") {
+        button.textContent = "Notifications on";
+        button.disabled = true;
+      }
+    }).catch(function () {});
+    button.onclick = function () {
+      button.disabled = true;
+      button.textContent = "Asking…";
+      Notification.requestPermission().then(function (perm) {
+        if (perm !== "granted") throw new Error("notifications are blocked for this site");
+        return Promise.all([navigator.serviceWorker.ready,
+          fetch("/api/v1/push/vapid-public-key", { credentials: "same-origin" }).then(function (r) { return r.json(); })]);
+      }).then(function (got) {
+        return got[0].pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromBase64URL(got[1].public_key) });
+      }).then(function (sub) {
+        var j = sub.toJSON();
+        var csrf = document.querySelector("input[name=csrf]");
+        var body = new URLSearchParams({ csrf: csrf ? csrf.value : "", endpoint: j.endpoint, p256dh: j.keys.p256dh,
+          auth: j.keys.auth, name: navigator.userAgent.slice(0, 120) });
+        return fetch("/devices", { method: "POST", body: body, credentials: "same-origin" });
+      }).then(function (r) {
+        if (!r.ok) throw new Error("the server refused the subscription (" + r.status + ")");
+        button.textContent = "Notifications on";
+      }).catch(function (e) {
+        button.disabled = false;
+        button.textContent = "Notify this device";
+        window.alert("Could not turn on notifications: " + e.message);
+      });
+    };
+  }
+
+  function fromBase64URL(s) {
+    var b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
+    var out = new Uint8Array(b.length);
+    for (var i = 0; i < b.length; i++) out[i] = b.charCodeAt(i);
+    return out;
+  }
+
   // subjectOf reads a token's user (its sub) without trusting it: only to
   // tell whether a link is for the account already signed in.
   function subjectOf(tok) {
@@ -44,6 +92,7 @@
       return "";
     }
   }
+  setUpPush();
   if (page !== "list" && page !== "session") return;
   var instance = document.body.dataset.instance;
   var list = document.getElementById("messages");
