@@ -97,7 +97,7 @@ func TestBrowserAnswersAWaitingAgent(t *testing.T) {
 	run("open the session",
 		chromedp.Click(`//a[contains(., "Ship release 1.2")]`),
 		chromedp.WaitVisible(chromedp.ID("content")),
-		chromedp.WaitVisible(`//div[@class="text" and contains(., "<script>window.pwned=1</script>")]`),
+		chromedp.WaitVisible(`//div[contains(@class, "text") and contains(., "<script>window.pwned=1</script>")]`),
 	)
 	pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned === 1`))
 	if err != nil {

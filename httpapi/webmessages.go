@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,8 +17,9 @@ import (
 type msgView struct {
 	db.Message
 	// Text is the content without Omnara's options block (the options
-	// are buttons).
+	// are buttons); HTML is it rendered (Markdown, made safe).
 	Text string
+	HTML template.HTML
 	// Open: a question or permission request that waits for the person:
 	// it gets buttons (Options, or Request's allow/deny).
 	Open    bool
@@ -60,6 +62,7 @@ func messageViews(msgs []db.Message, inst db.InstanceInfo, now time.Time) []msgV
 		if len(m.Options) > 0 {
 			v.Text, _ = db.SplitOptions(m.Content)
 		}
+		v.HTML = renderMarkdown(v.Text)
 		switch {
 		case m.Kind != nil && *m.Kind == db.KindPermission:
 			v.Request = requestOf(m)

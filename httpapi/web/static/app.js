@@ -124,7 +124,8 @@
     if (list.querySelector('[data-seq="' + m.seq + '"]')) return;
     // Questions, permission requests and decisions come with buttons and
     // state the server renders: redraw.
-    if (m.requires_user_input || m.kind) { reloadSoon(); return; }
+    // So do agents' messages: the server renders their Markdown.
+    if (m.requires_user_input || m.kind || m.sender_type === "AGENT") { reloadSoon(); return; }
     var li = document.createElement("li");
     li.className = "msg " + m.sender_type + (m.requires_user_input ? " question" : "");
     li.dataset.seq = m.seq;
