@@ -4,14 +4,12 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/base64"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
-	"github.com/handoffhq/handoff/httpapi"
 	"github.com/handoffhq/handoff/internal/testserver"
 )
 
@@ -93,33 +91,15 @@ func TestPushSubscriptionsAPI(t *testing.T) {
 // its form token; the installable app's files are served.
 func TestPushDeviceFromThePage(t *testing.T) {
 	a := newPushAPI(t)
-	res := a.form("/login", "", url.Values{"token": {a.tokenFor(a.user, auth.ScopeUser)}})
-	var cookie *http.Cookie
-	for _, c := range res.Cookies() {
-		if c.Name == httpapi.SessionCookie {
-			cookie = c
-		}
-	}
-	if cookie == nil {
-		t.Fatal("no session cookie")
-	}
+	cookie := a.signIn()
 	p256dh, secret := deviceKeys(t)
 	fields := url.Values{"endpoint": {"http://127.0.0.1:9/push/page"}, "p256dh": {p256dh}, "auth": {secret}, "name": {"Chrome"}}
 	if r := a.form("/devices", cookie.Value, fields); r.StatusCode != 403 {
 		t.Fatalf("without the form token: %d", r.StatusCode)
 	}
 	// The form token is on every signed-in page.
-	req, _ := http.NewRequest("GET", a.ts.URL+"/", nil)
-	req.Header.Set("Accept", "text/html")
-	req.AddCookie(cookie)
-	page, err := a.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	_, _ = copyBody(&b, page)
-	page.Body.Close()
-	fields.Set("csrf", between(b.String(), `name="csrf" value="`, `"`))
+	_, page := a.page(cookie, "/")
+	fields.Set("csrf", between(page, `name="csrf" value="`, `"`))
 	if r := a.form("/devices", cookie.Value, fields); r.StatusCode != 201 {
 		t.Fatalf("subscribe from the page: %d", r.StatusCode)
 	}

@@ -41,7 +41,7 @@ func init() {
 		"statusText": func(s db.AgentStatus) string { return strings.ToLower(strings.ReplaceAll(string(s), "_", " ")) },
 		"brief":      brief,
 	}
-	for _, p := range []string{"login", "list", "session", "keys"} {
+	for _, p := range []string{"login", "list", "session", "keys", "notfound"} {
 		pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(webFiles, "web/layout.html", "web/"+p+".html"))
 	}
 }
@@ -99,6 +99,14 @@ type pageData struct {
 
 	Keys     []db.APIKey
 	NewToken string
+
+	// WaitingCount: how many sessions wait for the person (the tab's title
+	// and icon show it).
+	WaitingCount int
+	// BaseURL is where agents reach this server (the empty list's how-to).
+	BaseURL string
+	// Draft is a reply that could not be sent, given back to edit.
+	Draft string
 }
 
 type diffLine struct{ Class, Text string }
@@ -183,7 +191,7 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, webSession)
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
 	d.Page = page
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
 	w.Header().Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)
 	if err := pages[page].ExecuteTemplate(w, "layout", d); err != nil {
@@ -220,7 +228,8 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	d := pageData{Title: "Sessions", SignedIn: true, CSRF: csrfToken(tok), EventsFrom: from, UserID: p.UserID.String()}
+	d := pageData{Title: "Sessions", SignedIn: true, CSRF: csrfToken(tok), EventsFrom: from, UserID: p.UserID.String(),
+		BaseURL: s.baseURL(r)}
 	for _, it := range items {
 		if it.Status == db.AgentStatusAWAITINGINPUT {
 			d.Waiting = append(d.Waiting, it)
@@ -228,6 +237,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 			d.Others = append(d.Others, it)
 		}
 	}
+	d.WaitingCount = len(d.Waiting)
 	s.render(w, r, http.StatusOK, "list", d)
 }
 
@@ -259,14 +269,23 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ webSession) {
 const maxShownMessages = 500
 
 func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSession) {
+	s.renderSession(w, r, ws, http.StatusOK, "", "")
+}
+
+// renderSession renders a session's page: with status, an error to show
+// and the draft reply that failed (kept for the person to edit).
+func (s *Server) renderSession(w http.ResponseWriter, r *http.Request, ws webSession, status int, errMsg, draft string) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
-		writeProblem(w, http.StatusNotFound, "no such session")
+		s.notFound(w, r, ws)
 		return
 	}
 	from := s.eventsFrom(r)
 	inst, err := s.store.GetInstance(r.Context(), ws.p.UserID, id)
-	if err != nil {
+	if db.ErrorCode(err) == db.ENotFound {
+		s.notFound(w, r, ws)
+		return
+	} else if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -275,8 +294,14 @@ func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSessi
 		s.writeError(w, r, err)
 		return
 	}
+	waiting, _, err := s.store.ListInstances(r.Context(), ws.p.UserID, ptrTo(db.AgentStatusAWAITINGINPUT), nil, db.MaxPageSize)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	d := pageData{Title: inst.AgentTypeName, SignedIn: true, CSRF: ws.csrf, InstanceID: id.String(), UserID: ws.p.UserID.String(),
-		Instance: &inst, Messages: messageViews(msgs, inst, time.Now()), CanReply: inst.Status != db.AgentStatusCOMPLETED, EventsFrom: from}
+		Instance: &inst, Messages: messageViews(msgs, inst, time.Now()), CanReply: inst.Status != db.AgentStatusCOMPLETED,
+		EventsFrom: from, WaitingCount: len(waiting), Error: errMsg, Draft: draft}
 	if len(msgs) > 0 {
 		d.AfterSeq = msgs[len(msgs)-1].Seq
 	}
@@ -289,8 +314,29 @@ func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, ws webSessi
 	if inst.GitDiff != nil {
 		d.Diff = diffLines(*inst.GitDiff)
 	}
-	s.render(w, r, http.StatusOK, "session", d)
+	s.render(w, r, status, "session", d)
 }
+
+// notFound is the page for a session that is not there (or not theirs).
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request, ws webSession) {
+	s.render(w, r, http.StatusNotFound, "notfound", pageData{Title: "Not found", SignedIn: true, CSRF: ws.csrf,
+		UserID: ws.p.UserID.String()})
+}
+
+// baseURL is where agents reach this server: the public URL, else the
+// address this request came to.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.publicOrigin != "" {
+		return s.publicOrigin
+	}
+	scheme := "http"
+	if s.forwardedHTTPS(r) {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func ptrTo[T any](v T) *T { return &v }
 
 func diffLines(diff string) []diffLine {
 	lines := strings.Split(diff, "\n")

@@ -16,6 +16,13 @@ import (
 // form posts a form as a browser on the page would, with a session cookie.
 func (a *api) form(path, cookie string, values url.Values, headers ...string) *http.Response {
 	a.t.Helper()
+	res, _ := a.formBody(path, cookie, values, headers...)
+	return res
+}
+
+// formBody is form, with the response's body.
+func (a *api) formBody(path, cookie string, values url.Values, headers ...string) (*http.Response, string) {
+	a.t.Helper()
 	req, _ := http.NewRequest("POST", a.ts.URL+path, strings.NewReader(values.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
@@ -31,8 +38,10 @@ func (a *api) form(path, cookie string, values url.Values, headers ...string) *h
 	if err != nil {
 		a.t.Fatal(err)
 	}
+	var b strings.Builder
+	_, _ = copyBody(&b, res)
 	res.Body.Close()
-	return res
+	return res, b.String()
 }
 
 func TestWebSignInAndFormSafety(t *testing.T) {
@@ -178,33 +187,78 @@ func TestWebKeyForm(t *testing.T) {
 // block, no code fences.
 func TestWebListShowsARequestBriefly(t *testing.T) {
 	a := newAPI(t)
-	res := a.form("/login", "", url.Values{"token": {a.tokenFor(a.user, auth.ScopeUser)}})
-	var cookie *http.Cookie
-	for _, c := range res.Cookies() {
-		if c.Name == httpapi.SessionCookie {
-			cookie = c
-		}
-	}
-	if cookie == nil {
-		t.Fatal("no session cookie")
-	}
+	cookie := a.signIn()
 	inst := uuid.New()
 	ch := a.hookAsync(fixture(t, "permission_request_bash", "SESSION", inst.String(), "COMMAND", "rm -rf build"))
 	open := a.waitOpen(inst, 1)
-	req, _ := http.NewRequest("GET", a.ts.URL+"/", nil)
-	req.Header.Set("Accept", "text/html")
-	req.AddCookie(cookie)
-	r, err := a.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	_, _ = copyBody(&b, r)
-	r.Body.Close()
-	q := between(b.String(), `<p class="question">`, `</p>`)
+	_, body := a.page(cookie, "/")
+	q := between(body, `<p class="question">`, `</p>`)
 	if !strings.Contains(q, "Allow Bash?") || !strings.Contains(q, "rm -rf build") || strings.Contains(q, "OPTIONS") || strings.Contains(q, "```") {
 		t.Fatalf("waiting request in the list: %q", q)
 	}
 	a.decide(inst, `{"question_id":"`+open[0].ID.String()+`","option_index":2}`)
 	hookDone(t, ch)
+}
+
+// signIn returns the session cookie of the api's user.
+func (a *api) signIn() *http.Cookie {
+	a.t.Helper()
+	res := a.form("/login", "", url.Values{"token": {a.tokenFor(a.user, auth.ScopeUser)}})
+	for _, c := range res.Cookies() {
+		if c.Name == httpapi.SessionCookie {
+			return c
+		}
+	}
+	a.t.Fatal("no session cookie")
+	return nil
+}
+
+// page gets a page as the signed-in browser would.
+func (a *api) page(cookie *http.Cookie, path string) (int, string) {
+	a.t.Helper()
+	req, _ := http.NewRequest("GET", a.ts.URL+path, nil)
+	req.Header.Set("Accept", "text/html")
+	req.AddCookie(cookie)
+	r, err := a.ts.Client().Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var b strings.Builder
+	_, _ = copyBody(&b, r)
+	return r.StatusCode, b.String()
+}
+
+// What the person sees when something is missing or goes wrong: how to
+// connect an agent, how many sessions wait, a 404 page, and a failed
+// reply shown on the page with the reply kept.
+func TestWebAttentionAndFailure(t *testing.T) {
+	a := newAPI(t)
+	cookie := a.signIn()
+	status, body := a.page(cookie, "/")
+	if status != 200 || !strings.Contains(body, "handoff install claude-code --url "+a.ts.URL) ||
+		!strings.Contains(body, a.ts.URL+"/mcp/") {
+		t.Fatalf("empty list: %d %s", status, between(body, "<main>", "</main>"))
+	}
+	inst := uuid.NewString()
+	step := a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"x","content":"working"}`)
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","content":"Which port?","requires_user_input":true}`)
+	if _, body := a.page(cookie, "/"); !strings.Contains(body, "<title>(1) Sessions · handoff</title>") {
+		t.Fatalf("title: %s", between(body, "<title>", "</title>"))
+	}
+	if status, body := a.page(cookie, "/sessions/"+uuid.NewString()); status != 404 || !strings.Contains(body, "No such session") {
+		t.Fatalf("unknown session: %d", status)
+	}
+	if status, _ := a.page(cookie, "/sessions/not-an-id"); status != 404 {
+		t.Fatalf("bad id: %d", status)
+	}
+	_, body = a.page(cookie, "/sessions/"+inst)
+	csrf := between(body, `name="csrf" value="`, `"`)
+	r, page := a.formBody("/sessions/"+inst+"/reply", cookie.Value, url.Values{"csrf": {csrf}, "content": {"8080, and keep the old one <running>"},
+		"question_id": {step["message_id"].(string)}})
+	if r.StatusCode != 422 || r.Header.Get("Content-Type") != "text/html; charset=utf-8" ||
+		!strings.Contains(page, "reply_to is not a question of this session") ||
+		!strings.Contains(page, ">8080, and keep the old one &lt;running&gt;</textarea>") {
+		t.Fatalf("failed reply: %d %s", r.StatusCode, between(page, "<main>", "</main>"))
+	}
 }

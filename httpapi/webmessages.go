@@ -170,7 +170,22 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, ws webSession) {
 		}
 	}
 	if _, err = s.store.CreateUserMessage(r.Context(), p); err != nil {
-		s.writeError(w, r, err)
+		// The page again, saying what went wrong, with the reply kept.
+		status, msg := http.StatusInternalServerError, "Your reply could not be sent; try again."
+		switch db.ErrorCode(err) {
+		case db.EInvalid:
+			status, msg = http.StatusUnprocessableEntity, db.ErrorMessage(err)
+		case db.EConflict:
+			status, msg = http.StatusConflict, db.ErrorMessage(err)
+		case db.ENotFound:
+			s.notFound(w, r, ws)
+			return
+		case db.EUnavailable:
+			status = http.StatusServiceUnavailable
+		default:
+			s.log.ErrorContext(r.Context(), "reply", "err", err)
+		}
+		s.renderSession(w, r, ws, status, msg, r.PostFormValue("content"))
 		return
 	}
 	http.Redirect(w, r, "/sessions/"+id.String(), http.StatusSeeOther)

@@ -75,6 +75,31 @@
     };
   }
 
+  // badge marks the tab's icon with how many sessions wait (the title
+  // says it too, from the server).
+  function badge(n) {
+    if (!n) return;
+    var link = document.querySelector("link[rel=icon]");
+    var img = new Image();
+    img.onload = function () {
+      var c = document.createElement("canvas");
+      c.width = c.height = 32;
+      var g = c.getContext("2d");
+      g.drawImage(img, 0, 0, 32, 32);
+      g.fillStyle = "#dc2626";
+      g.beginPath();
+      g.arc(22, 10, 10, 0, 2 * Math.PI);
+      g.fill();
+      g.fillStyle = "#fff";
+      g.font = "bold 14px sans-serif";
+      g.textAlign = "center";
+      g.textBaseline = "middle";
+      g.fillText(n > 9 ? "9+" : String(n), 22, 11);
+      if (link) link.href = c.toDataURL("image/png");
+    };
+    img.src = "/static/favicon-32.png";
+  }
+
   function fromBase64URL(s) {
     var b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
     var out = new Uint8Array(b.length);
@@ -93,6 +118,7 @@
     }
   }
   setUpPush();
+  badge(Number(document.body.dataset.waiting || "0"));
   if (page !== "list" && page !== "session") return;
   var instance = document.body.dataset.instance;
   var list = document.getElementById("messages");
@@ -174,4 +200,19 @@
     setStatus(ev.status);
   }
   ["message", "status", "instance"].forEach(function (k) { es.addEventListener(k, handle); });
+  // A lost connection is said, not mistaken for a quiet agent; when it is
+  // back, the page resyncs (redraws from the server).
+  var lost = false;
+  es.onerror = function () {
+    lost = true;
+    var b = document.getElementById("offline");
+    if (b) b.hidden = false;
+  };
+  es.onopen = function () {
+    if (!lost) return;
+    lost = false;
+    var b = document.getElementById("offline");
+    if (b) b.hidden = true;
+    reloadSoon();
+  };
 })();
