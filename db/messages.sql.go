@@ -280,6 +280,63 @@ func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (M
 	return i, err
 }
 
+const instancePreviews = `-- name: InstancePreviews :many
+SELECT i.id::uuid AS id,
+    coalesce(f.content, '')::text AS first_content,
+    coalesce(l.content, '')::text AS last_content,
+    coalesce(l.sender_type::text, '')::text AS last_sender
+FROM unnest($1::uuid[]) AS i(id)
+LEFT JOIN LATERAL (
+    SELECT m.content FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.user_id = $2 AND m.kind IS DISTINCT FROM 'record'
+    ORDER BY m.seq LIMIT 1
+) f ON true
+LEFT JOIN LATERAL (
+    SELECT m.content, m.sender_type FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.user_id = $2
+    ORDER BY m.seq DESC LIMIT 1
+) l ON true
+`
+
+type InstancePreviewsParams struct {
+	Ids    []uuid.UUID `json:"ids"`
+	UserID uuid.UUID   `json:"user_id"`
+}
+
+type InstancePreviewsRow struct {
+	ID           uuid.UUID `json:"id"`
+	FirstContent string    `json:"first_content"`
+	LastContent  string    `json:"last_content"`
+	LastSender   string    `json:"last_sender"`
+}
+
+// For the session list: each instance's first message (its title when it
+// has no name) and its latest one (a preview), two index probes each.
+func (q *Queries) InstancePreviews(ctx context.Context, arg InstancePreviewsParams) ([]InstancePreviewsRow, error) {
+	rows, err := q.db.Query(ctx, instancePreviews, arg.Ids, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []InstancePreviewsRow{}
+	for rows.Next() {
+		var i InstancePreviewsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.FirstContent,
+			&i.LastContent,
+			&i.LastSender,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const latestPlainQuestion = `-- name: LatestPlainQuestion :one
 SELECT id, seq, user_id, agent_instance_id, sender_type, content, requires_user_input, message_metadata, created_at, options, kind, permission, decision, expires_at, reply_to, option_index FROM messages
 WHERE agent_instance_id = $1 AND user_id = $2

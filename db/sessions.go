@@ -230,3 +230,26 @@ func (s *Store) ListMessages(ctx context.Context, userID, instanceID uuid.UUID, 
 	})
 	return res.msgs, res.more, err
 }
+
+// Preview is what the session list shows of a session's conversation:
+// its first message (a title, when the session has no name) and its
+// latest.
+type Preview struct {
+	First, Last string
+	// LastSender: AGENT or USER ("" with no message).
+	LastSender string
+}
+
+// Previews returns the previews of the user's instances (ids of other
+// users' get empty ones).
+func (s *Store) Previews(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]Preview, error) {
+	rows, err := New(s.pool).InstancePreviews(ctx, InstancePreviewsParams{Ids: ids, UserID: userID})
+	if err != nil {
+		return nil, fmt.Errorf("previews: %w", err)
+	}
+	out := make(map[uuid.UUID]Preview, len(rows))
+	for _, r := range rows {
+		out[r.ID] = Preview{First: r.FirstContent, Last: r.LastContent, LastSender: r.LastSender}
+	}
+	return out, nil
+}

@@ -86,12 +86,14 @@ type pageData struct {
 	// sign-in link's account with it).
 	UserID string
 
-	Waiting, Others []db.InstanceInfo
+	Waiting, Others []listItem
+	// Show is the list's filter: "" (all), waiting, active, completed.
+	Show string
 
 	Instance *db.InstanceInfo
 	Messages []msgView
 	AfterSeq int64
-	Diff     []diffLine
+	Diff     []diffFile
 	CanReply bool
 	// Asking: an ordinary question waits (the reply box answers it;
 	// permission requests have their own buttons).
@@ -110,6 +112,36 @@ type pageData struct {
 }
 
 type diffLine struct{ Class, Text string }
+
+// diffFile is one file of a git diff: shown on its own, collapsible.
+type diffFile struct {
+	Name       string
+	Adds, Dels int
+	Lines      []diffLine
+}
+
+// diffFiles splits a diff's lines by file ("diff --git a/x b/x").
+func diffFiles(lines []diffLine) []diffFile {
+	var files []diffFile
+	for _, l := range lines {
+		if strings.HasPrefix(l.Text, "diff --git ") || len(files) == 0 {
+			name := strings.TrimPrefix(l.Text, "diff --git ")
+			if _, b, ok := strings.Cut(name, " b/"); ok {
+				name = b
+			}
+			files = append(files, diffFile{Name: name})
+		}
+		f := &files[len(files)-1]
+		switch l.Class {
+		case "add":
+			f.Adds++
+		case "del":
+			f.Dels++
+		}
+		f.Lines = append(f.Lines, l)
+	}
+	return files
+}
 
 func (s *Server) webRoutes() {
 	static, err := fs.Sub(webFiles, "web")
@@ -216,6 +248,18 @@ func wantsHTML(r *http.Request) bool {
 }
 
 // home is the sign-in page or the session list.
+// listFilters are the session list's filters (?show=).
+var listFilters = map[string]db.AgentStatus{
+	"waiting": db.AgentStatusAWAITINGINPUT, "active": db.AgentStatusACTIVE, "completed": db.AgentStatusCOMPLETED,
+}
+
+// listItem is a session in the list: with a title (its name, else its
+// first message) and its latest message.
+type listItem struct {
+	db.InstanceInfo
+	Title, Preview string
+}
+
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	p, tok, ok := s.cookiePrincipal(r)
 	if !ok {
@@ -223,22 +267,60 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from := s.eventsFrom(r)
-	items, _, err := s.store.ListInstances(r.Context(), p.UserID, nil, nil, db.MaxPageSize)
+	show := r.URL.Query().Get("show")
+	var status *db.AgentStatus
+	if st, ok := listFilters[show]; ok {
+		status = &st
+	} else {
+		show = ""
+	}
+	items, _, err := s.store.ListInstances(r.Context(), p.UserID, status, nil, db.MaxPageSize)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ids := make([]uuid.UUID, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	previews, err := s.store.Previews(r.Context(), p.UserID, ids)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	d := pageData{Title: "Sessions", SignedIn: true, CSRF: csrfToken(tok), EventsFrom: from, UserID: p.UserID.String(),
-		BaseURL: s.baseURL(r)}
+		BaseURL: s.baseURL(r), Show: show}
 	for _, it := range items {
-		if it.Status == db.AgentStatusAWAITINGINPUT {
-			d.Waiting = append(d.Waiting, it)
+		pv := previews[it.ID]
+		li := listItem{InstanceInfo: it, Title: clipText(brief(pv.First), 80), Preview: clipText(brief(pv.Last), 140)}
+		if it.Name != nil && *it.Name != "" {
+			li.Title = *it.Name
+		}
+		if it.Status == db.AgentStatusAWAITINGINPUT && show == "" {
+			d.Waiting = append(d.Waiting, li)
 		} else {
-			d.Others = append(d.Others, it)
+			d.Others = append(d.Others, li)
 		}
 	}
 	d.WaitingCount = len(d.Waiting)
+	if show != "" {
+		waiting, _, err := s.store.ListInstances(r.Context(), p.UserID, ptrTo(db.AgentStatusAWAITINGINPUT), nil, db.MaxPageSize)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		d.WaitingCount = len(waiting)
+	}
 	s.render(w, r, http.StatusOK, "list", d)
+}
+
+// clipText shortens s to n characters on one line.
+func clipText(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -305,14 +387,11 @@ func (s *Server) renderSession(w http.ResponseWriter, r *http.Request, ws webSes
 	if len(msgs) > 0 {
 		d.AfterSeq = msgs[len(msgs)-1].Seq
 	}
-	if inst.Status == db.AgentStatusAWAITINGINPUT {
-		d.Waiting = []db.InstanceInfo{inst}
-	}
 	for _, m := range d.Messages {
 		d.Asking = d.Asking || (m.Open && m.Request == nil)
 	}
 	if inst.GitDiff != nil {
-		d.Diff = diffLines(*inst.GitDiff)
+		d.Diff = diffFiles(diffLines(*inst.GitDiff))
 	}
 	s.render(w, r, status, "session", d)
 }

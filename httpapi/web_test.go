@@ -246,6 +246,18 @@ func TestWebAttentionAndFailure(t *testing.T) {
 	if _, body := a.page(cookie, "/"); !strings.Contains(body, "<title>(1) Sessions · handoff</title>") {
 		t.Fatalf("title: %s", between(body, "<title>", "</title>"))
 	}
+	// A session's title is its first message while it has no name; the
+	// filters show one kind.
+	if _, body := a.page(cookie, "/"); !strings.Contains(body, `<span class="name">working</span>`) {
+		t.Fatalf("title: %s", between(body, "<main>", "</main>"))
+	}
+	if _, body := a.page(cookie, "/?show=completed"); !strings.Contains(body, "No completed sessions.") || strings.Contains(body, "working") {
+		t.Fatalf("completed filter: %s", between(body, "<main>", "</main>"))
+	}
+	if _, body := a.page(cookie, "/?show=waiting"); !strings.Contains(body, `<span class="name">working</span>`) ||
+		!strings.Contains(body, `<p class="preview">Which port?</p>`) {
+		t.Fatalf("waiting filter: %s", between(body, "<main>", "</main>"))
+	}
 	if status, body := a.page(cookie, "/sessions/"+uuid.NewString()); status != 404 || !strings.Contains(body, "No such session") {
 		t.Fatalf("unknown session: %d", status)
 	}

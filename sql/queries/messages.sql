@@ -154,3 +154,22 @@ LIMIT 1;
 UPDATE messages SET decision = @decision::jsonb
 WHERE id = @id AND user_id = @user_id AND kind = 'permission'
 RETURNING *;
+
+-- name: InstancePreviews :many
+-- For the session list: each instance's first message (its title when it
+-- has no name) and its latest one (a preview), two index probes each.
+SELECT i.id::uuid AS id,
+    coalesce(f.content, '')::text AS first_content,
+    coalesce(l.content, '')::text AS last_content,
+    coalesce(l.sender_type::text, '')::text AS last_sender
+FROM unnest(@ids::uuid[]) AS i(id)
+LEFT JOIN LATERAL (
+    SELECT m.content FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.user_id = @user_id AND m.kind IS DISTINCT FROM 'record'
+    ORDER BY m.seq LIMIT 1
+) f ON true
+LEFT JOIN LATERAL (
+    SELECT m.content, m.sender_type FROM messages m
+    WHERE m.agent_instance_id = i.id AND m.user_id = @user_id
+    ORDER BY m.seq DESC LIMIT 1
+) l ON true;
