@@ -231,3 +231,22 @@ func (s *Store) VAPIDKeys(ctx context.Context) (private, public string, err erro
 	s.vapid = [2]string{keys.PrivateKey, keys.PublicKey}
 	return keys.PrivateKey, keys.PublicKey, nil
 }
+
+// TestPush sends one of the user's devices a sample notification (the
+// page's "Test" button).
+func (s *Store) TestPush(ctx context.Context, userID, id uuid.UUID) error {
+	if _, err := s.GetPushSubscription(ctx, userID, id); err != nil {
+		return err
+	}
+	if s.jobs == nil {
+		return Errorf(EUnavailable, "notifications are not sent by this server")
+	}
+	raw, err := json.Marshal(PushPayload{Type: PushAsk, Title: "handoff", Body: "Notifications work on this device.",
+		URL: "/", Tag: "test"})
+	if err != nil {
+		return err
+	}
+	_, err = s.jobs.Insert(ctx, DeliverPushArgs{SubscriptionID: id, UserID: userID, Payload: raw, Topic: "test",
+		TTL: time.Hour, Urgent: true, CreatedAt: time.Now().UTC()}, &river.InsertOpts{MaxAttempts: 5})
+	return err
+}

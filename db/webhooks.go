@@ -204,3 +204,24 @@ func (s *Store) ListDeliveries(ctx context.Context, userID, webhookID uuid.UUID,
 	}
 	return New(s.pool).ListDeliveries(ctx, ListDeliveriesParams{WebhookID: webhookID, UserID: userID, Lim: int32(limit)})
 }
+
+// EventWebhookTest is the type of a sample event (the page's "Test"
+// button); it goes only to the webhook tested.
+const EventWebhookTest = "webhook.test"
+
+// TestWebhook sends one of the user's webhooks a sample event.
+func (s *Store) TestWebhook(ctx context.Context, userID, id uuid.UUID) error {
+	if _, err := s.GetWebhook(ctx, userID, id); err != nil {
+		return err
+	}
+	if s.jobs == nil {
+		return Errorf(EUnavailable, "webhooks are not sent by this server")
+	}
+	raw, err := json.Marshal(map[string]string{"message": "A test event from handoff: this webhook works."})
+	if err != nil {
+		return err
+	}
+	_, err = s.jobs.Insert(ctx, DeliverWebhookArgs{WebhookID: id, UserID: userID, EventID: "evt_" + uuid.NewString(),
+		Type: EventWebhookTest, Data: raw, CreatedAt: time.Now().UTC()}, &river.InsertOpts{MaxAttempts: 5})
+	return err
+}

@@ -219,7 +219,7 @@ func TestBrowserInstallableAndNarrow(t *testing.T) {
 	if err != nil || !active {
 		t.Fatalf("service worker: %v %v", active, err)
 	}
-	for _, path := range []string{"/", "/sessions/" + inst, "/keys"} {
+	for _, path := range []string{"/", "/sessions/" + inst, "/keys", "/notifications", "/sessions/" + uuid.NewString()} {
 		run("open "+path, chromedp.Navigate(a.ts.URL+path), chromedp.WaitVisible(`//main`))
 		fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
 		if err != nil || !fits {

@@ -44,7 +44,7 @@ func loadOpenAPI(t *testing.T) openAPIDoc {
 }
 
 // pagePatterns are the web page's routes, which are not API.
-var pagePatterns = []string{"/login", "/logout", "/sessions/", "/keys", "/static/", "/devices", "/sw.js", "/manifest.webmanifest"}
+var pagePatterns = []string{"/login", "/logout", "/sessions/", "/keys", "/static/", "/devices", "/sw.js", "/manifest.webmanifest", "/notifications"}
 
 // Every registered route is documented, and every documented one exists.
 func TestOpenAPICoversEveryRoute(t *testing.T) {

@@ -116,3 +116,55 @@ func TestPushDeviceFromThePage(t *testing.T) {
 		t.Errorf("manifest %v", m)
 	}
 }
+
+// Devices and webhooks are managed on the Notifications page.
+func TestNotificationsPage(t *testing.T) {
+	a := newPushAPI(t)
+	cookie := a.signIn()
+	_, page := a.page(cookie, "/notifications")
+	csrf := between(page, `name="csrf" value="`, `"`)
+	if !strings.Contains(page, "No devices yet.") || !strings.Contains(page, `value="permission.requested"`) {
+		t.Fatalf("empty page: %s", between(page, "<main>", "</main>"))
+	}
+	// A bad URL is said on the page, with what was typed kept.
+	r, page := a.formBody("/notifications/webhooks", cookie.Value, url.Values{"csrf": {csrf}, "url": {"ftp://nope"},
+		"event_types": {"question.asked"}})
+	if r.StatusCode != 422 || !strings.Contains(page, `value="ftp://nope"`) || !strings.Contains(page, `role="alert"`) {
+		t.Fatalf("bad webhook: %d %s", r.StatusCode, between(page, "<main>", "</main>"))
+	}
+	r, page = a.formBody("/notifications/webhooks", cookie.Value, url.Values{"csrf": {csrf}, "url": {"http://127.0.0.1:9/hook"},
+		"event_types": {"question.asked", "permission.requested"}, "format": {"slack"}})
+	if r.StatusCode != 201 || !strings.Contains(page, "whsec_") || !strings.Contains(page, "question.asked, permission.requested") {
+		t.Fatalf("add webhook: %d %s", r.StatusCode, between(page, "<main>", "</main>"))
+	}
+	hook := between(page, `action="/notifications/webhooks/`, `/test"`)
+	p256dh, secret := deviceKeys(t)
+	if r := a.form("/devices", cookie.Value, url.Values{"csrf": {csrf}, "endpoint": {"http://127.0.0.1:9/push/1"},
+		"p256dh": {p256dh}, "auth": {secret}, "name": {"Pixel"}}); r.StatusCode != 201 {
+		t.Fatalf("add device: %d", r.StatusCode)
+	}
+	_, page = a.page(cookie, "/notifications")
+	device := between(page, `action="/notifications/devices/`, `/test"`)
+	if !strings.Contains(page, "<strong>Pixel</strong>") || device == "" {
+		t.Fatalf("device not listed: %s", between(page, "<main>", "</main>"))
+	}
+	// This server runs no job queue: a test says so rather than pretend.
+	if r, page := a.formBody("/notifications/devices/"+device+"/test", cookie.Value, url.Values{"csrf": {csrf}}); r.StatusCode != 503 ||
+		!strings.Contains(page, "not sent by this server") {
+		t.Fatalf("test device: %d", r.StatusCode)
+	}
+	for _, path := range []string{"/notifications/devices/" + device + "/remove", "/notifications/webhooks/" + hook + "/remove"} {
+		if r := a.form(path, cookie.Value, url.Values{"csrf": {csrf}}); r.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, r.StatusCode)
+		}
+		if r := a.form(path, cookie.Value, url.Values{"csrf": {csrf}}); r.StatusCode != 404 {
+			t.Fatalf("%s again: %d", path, r.StatusCode)
+		}
+	}
+	if a.count("push_subscriptions")+a.count("webhooks") != 0 {
+		t.Fatal("not removed")
+	}
+	if r := a.form("/notifications/webhooks", cookie.Value, url.Values{"url": {"http://127.0.0.1:9/x"}}); r.StatusCode != 403 {
+		t.Fatalf("without the form token: %d", r.StatusCode)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -40,8 +41,15 @@ func init() {
 		"date":       func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"statusText": func(s db.AgentStatus) string { return strings.ToLower(strings.ReplaceAll(string(s), "_", " ")) },
 		"brief":      brief,
+		"join":       strings.Join,
+		"host": func(raw string) string {
+			if u, err := url.Parse(raw); err == nil && u.Host != "" {
+				return u.Host
+			}
+			return raw
+		},
 	}
-	for _, p := range []string{"login", "list", "session", "keys", "notfound"} {
+	for _, p := range []string{"login", "list", "session", "keys", "notfound", "notifications"} {
 		pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(webFiles, "web/layout.html", "web/"+p+".html"))
 	}
 }
@@ -109,6 +117,11 @@ type pageData struct {
 	BaseURL string
 	// Draft is a reply that could not be sent, given back to edit.
 	Draft string
+
+	Devices    []db.PushSubscription
+	Webhooks   []db.Webhook
+	EventTypes []string
+	Notice     string
 }
 
 type diffLine struct{ Class, Text string }
@@ -165,6 +178,12 @@ func (s *Server) webRoutes() {
 	post("POST /keys", s.signedIn(s.createKeyForm))
 	post("POST /keys/{id}/revoke", s.signedIn(s.revokeKeyForm))
 	post("POST /devices", s.signedIn(s.addDevice))
+	s.handle("GET /notifications", s.signedIn(s.notificationsPage))
+	post("POST /notifications/webhooks", s.signedIn(s.addWebhookForm))
+	post("POST /notifications/webhooks/{id}/test", s.signedIn(s.testWebhookForm))
+	post("POST /notifications/webhooks/{id}/remove", s.signedIn(s.removeWebhookForm))
+	post("POST /notifications/devices/{id}/test", s.signedIn(s.testDeviceForm))
+	post("POST /notifications/devices/{id}/remove", s.signedIn(s.removeDeviceForm))
 }
 
 // csrfToken is derived from the session token: only who holds the cookie's

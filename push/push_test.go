@@ -342,3 +342,21 @@ func TestBadSubscriptionsRefused(t *testing.T) {
 		t.Fatalf("private endpoint: %v", err)
 	}
 }
+
+// The page's Test button sends the device a sample notification.
+func TestTestPush(t *testing.T) {
+	e := newEnv(t)
+	ps := newPushService(t)
+	d := newDevice(t)
+	sub := e.subscribe(t, ps, d)
+	if err := e.store.TestPush(context.Background(), e.user, sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	var p db.PushPayload
+	if err := json.Unmarshal(d.decrypt(t, ps.next(t).body), &p); err != nil || p.Type != db.PushAsk || p.Tag != "test" {
+		t.Fatalf("sample %+v %v", p, err)
+	}
+	if err := e.store.TestPush(context.Background(), e.user, uuid.New()); db.ErrorCode(err) != db.ENotFound {
+		t.Fatalf("unknown device: %v", err)
+	}
+}

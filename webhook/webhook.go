@@ -194,10 +194,12 @@ func Body(format string, a db.DeliverWebhookArgs, publicURL string) ([]byte, err
 		text = "Question answered: " + d.Content
 	case db.EventSessionEnded:
 		text = "A session ended."
+	case db.EventWebhookTest:
+		text = "A test event from handoff: this webhook works."
 	default:
 		text = strings.ToLower(d.SenderType) + ": " + d.Content
 	}
-	if publicURL != "" {
+	if publicURL != "" && a.Type != db.EventWebhookTest {
 		text += "\n<" + strings.TrimRight(publicURL, "/") + "/sessions/" + d.AgentInstanceID.String() + "|Open the session>"
 	}
 	return json.Marshal(map[string]string{"text": text})

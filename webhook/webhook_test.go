@@ -510,3 +510,21 @@ func TestPermissionRequestAndDecisionDelivered(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The page's Test button sends the webhook a sample event, signed.
+func TestTestWebhook(t *testing.T) {
+	e := newEnv(t)
+	rcv := newReceiver(t)
+	h := e.hook(t, rcv.URL, "standard", db.EventQuestionAsked)
+	e.start(t, true)
+	if err := e.store.TestWebhook(context.Background(), e.user, h.ID); err != nil {
+		t.Fatal(err)
+	}
+	d := rcv.next(t)
+	if !strings.Contains(string(d.body), `"type":"webhook.test"`) || d.header.Get("webhook-signature") == "" {
+		t.Fatalf("sample %s %v", d.body, d.header)
+	}
+	if err := e.store.TestWebhook(context.Background(), e.user, uuid.New()); db.ErrorCode(err) != db.ENotFound {
+		t.Fatalf("unknown webhook: %v", err)
+	}
+}
