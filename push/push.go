@@ -62,17 +62,12 @@ func NewWorker(cfg Config) *Worker {
 	if cfg.Contact == "" {
 		cfg.Contact = "handoff@localhost"
 	}
-	dialer := netguard.Dialer(5*time.Second, cfg.AllowPrivate)
-	tr := &http.Transport{Proxy: nil, DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second,
-		ResponseHeaderTimeout: Timeout, MaxIdleConnsPerHost: 4, ForceAttemptHTTP2: true}
-	return &Worker{cfg: cfg, client: &http.Client{Transport: tr, Timeout: Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &Worker{cfg: cfg, client: netguard.Client(Timeout, cfg.AllowPrivate)}
 }
 
 // NextRetry: exponential backoff from RetryBase, capped at an hour.
 func (w *Worker) NextRetry(job *river.Job[db.DeliverPushArgs]) time.Time {
-	d := w.cfg.RetryBase << min(job.Attempt-1, 20)
-	return time.Now().Add(min(d, time.Hour))
+	return netguard.Backoff(w.cfg.RetryBase, job.Attempt)
 }
 
 // Timeout bounds a job run: JobTimeout.

@@ -77,11 +77,7 @@ func NewWorker(cfg Config) *Worker {
 		cfg.Log = slog.Default()
 	}
 	// The dial-time half of the target policy (creation checked the URL).
-	dialer := netguard.Dialer(5*time.Second, cfg.AllowPrivate)
-	tr := &http.Transport{Proxy: nil, DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second,
-		ResponseHeaderTimeout: Timeout, MaxIdleConnsPerHost: 4}
-	return &Worker{cfg: cfg, client: &http.Client{Transport: tr, Timeout: Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &Worker{cfg: cfg, client: netguard.Client(Timeout, cfg.AllowPrivate)}
 }
 
 // Workers registers the worker for a River client.
@@ -93,8 +89,7 @@ func Workers(w *Worker) *river.Workers {
 
 // NextRetry: exponential backoff from RetryBase, capped at an hour.
 func (w *Worker) NextRetry(job *river.Job[db.DeliverWebhookArgs]) time.Time {
-	d := w.cfg.RetryBase << min(job.Attempt-1, 20)
-	return time.Now().Add(min(d, time.Hour))
+	return netguard.Backoff(w.cfg.RetryBase, job.Attempt)
 }
 
 // Timeout bounds a job run: JobTimeout.

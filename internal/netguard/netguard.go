@@ -1,5 +1,5 @@
 // Package netguard is where handoff may send requests on a user's behalf
-// (webhook deliveries): http or https URLs without credentials, and never
+// (webhook deliveries, pushes): http or https URLs without credentials, and never
 // this machine, a private network or cloud metadata unless the operator
 // allows private targets. CheckURL applies the policy when a target is
 // stored; Control applies it to every address actually dialled, so a name
@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -131,4 +132,23 @@ func CheckURL(ctx context.Context, raw string, allowPrivate bool) error {
 		}
 	}
 	return nil
+}
+
+// Client is an HTTP client for requests on a user's behalf (webhook
+// deliveries, pushes): every address it dials passes the policy, it
+// follows no redirect (a target could point it elsewhere), and no request
+// takes longer than timeout.
+func Client(timeout time.Duration, allowPrivate bool) *http.Client {
+	dialer := Dialer(5*time.Second, allowPrivate)
+	tr := &http.Transport{Proxy: nil, DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second,
+		ResponseHeaderTimeout: timeout, MaxIdleConnsPerHost: 4, ForceAttemptHTTP2: true}
+	return &http.Client{Transport: tr, Timeout: timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// Backoff is when attempt number attempt (from 1) is retried: base,
+// doubling per attempt, at most an hour from now.
+func Backoff(base time.Duration, attempt int) time.Time {
+	d := base << min(max(attempt-1, 0), 20)
+	return time.Now().Add(min(d, time.Hour))
 }
