@@ -209,7 +209,12 @@ func TestBrowserInstallableAndNarrow(t *testing.T) {
 	inst := uuid.NewString()
 	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"Claude Code","content":"Waiting on https://example.com/a/very/long/url/that/does/not/break/anywhere/at/all/because/it/has/no/spaces/in/it/whatsoever?q=1","requires_user_input":true}`)
 	ctx, run := newBrowser(t, exe, 390, 844)
+	run("the sign-in page", chromedp.Navigate(a.ts.URL+"/"), chromedp.WaitVisible(`//main`))
+	if fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)); err != nil || !fits {
+		t.Errorf("the sign-in page overflows sideways at a phone's width")
+	}
 	run("sign in",
+		chromedp.Navigate("about:blank"), // a new load: the link's token is read at load
 		chromedp.Navigate(a.ts.URL+"/#token="+a.tokenFor(a.user, auth.ScopeUser)),
 		chromedp.WaitVisible(`//h1[text()="Sessions"]`),
 		chromedp.WaitVisible(`//button[@id="notify" and text()="Notify this device"]`),
