@@ -234,3 +234,31 @@ func TestBrowserInstallableAndNarrow(t *testing.T) {
 		shoot(t, ctx, "narrow"+strings.ReplaceAll(path, "/", "-")+".png")
 	}
 }
+
+// On a session's page: when another session starts waiting, the tab says
+// so; when the live connection drops, a banner says so, and when it is
+// back the page catches up with what happened meanwhile.
+func TestBrowserAttention(t *testing.T) {
+	exe := chromium(t)
+	a := newAPI(t)
+	inst, other := uuid.NewString(), uuid.NewString()
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"Claude Code","content":"working on it"}`)
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+other+`","agent_type":"Codex","content":"starting"}`)
+	_, run := newBrowser(t, exe, 390, 844)
+	run("open a session",
+		chromedp.Navigate(a.ts.URL+"/#token="+a.tokenFor(a.user, auth.ScopeUser)),
+		chromedp.WaitVisible(`//h1[text()="Sessions"]`),
+		chromedp.Navigate(a.ts.URL+"/sessions/"+inst),
+		chromedp.WaitVisible(`//div[contains(@class, "text") and contains(., "working on it")]`),
+	)
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+other+`","content":"May I?","requires_user_input":true}`)
+	run("the tab counts the other session", chromedp.Poll[chromedp.Void](`document.title.startsWith("(1) ")`))
+	// The connection drops: a banner; back: the page has what it missed.
+	a.ts.CloseClientConnections()
+	run("see the banner", chromedp.WaitVisible(chromedp.ID("offline")))
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","content":"done while you were away"}`)
+	run("caught up",
+		chromedp.WaitVisible(`//div[contains(@class, "text") and contains(., "done while you were away")]`),
+		chromedp.WaitNotVisible(chromedp.ID("offline")),
+	)
+}

@@ -75,11 +75,33 @@
     };
   }
 
+  // refreshCount reads how many sessions wait (another session changed)
+  // and shows it in the tab's title and icon.
+  var counting = null;
+  function refreshCount() {
+    if (counting) return;
+    counting = setTimeout(function () {
+      counting = null;
+      fetch("/api/v1/agent-instances?status=AWAITING_INPUT&limit=100", { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (p) {
+          if (!p) return;
+          var n = p.agent_instances.length;
+          document.title = (n ? "(" + n + ") " : "") + document.body.dataset.title;
+          document.body.dataset.waiting = String(n);
+          badge(n);
+        });
+    }, 200);
+  }
+
   // badge marks the tab's icon with how many sessions wait (the title
   // says it too, from the server).
   function badge(n) {
-    if (!n) return;
     var link = document.querySelector("link[rel=icon]");
+    if (!n) {
+      if (link) link.href = "/static/favicon-32.png";
+      return;
+    }
     var img = new Image();
     img.onload = function () {
       var c = document.createElement("canvas");
@@ -193,7 +215,7 @@
   function handle(e) {
     var ev = JSON.parse(e.data);
     if (page === "list") { reloadSoon(); return; }
-    if (ev.agent_instance_id !== instance) return;
+    if (ev.agent_instance_id !== instance) { refreshCount(); return; }
     // A change to a message already shown (a request decided or expired).
     if (ev.message_id && list.querySelector('[data-id="' + ev.message_id + '"]')) { reloadSoon(); return; }
     fetchNew();
