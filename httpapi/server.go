@@ -371,7 +371,6 @@ var cookieRoutes = map[string]bool{
 	"GET /api/v1/events": true,
 	"GET /api/v1/agent-instances/{agent_instance_id}/messages": true,
 	"GET /api/v1/push/vapid-public-key":                        true,
-	"GET /api/v1/agent-instances":                              true,
 }
 
 // authenticate reads the bearer token, or on the cookieRoutes the web

@@ -111,8 +111,10 @@ type pageData struct {
 	NewToken string
 
 	// WaitingCount: how many sessions wait for the person (the tab's title
-	// and icon show it).
+	// and icon show it); WaitingIDs are they (the page's script keeps the
+	// count from the event stream).
 	WaitingCount int
+	WaitingIDs   string
 	// BaseURL is where agents reach this server (the empty list's how-to).
 	BaseURL string
 	// Draft is a reply that could not be sent, given back to edit.
@@ -402,7 +404,7 @@ func (s *Server) renderSession(w http.ResponseWriter, r *http.Request, ws webSes
 	}
 	d := pageData{Title: inst.AgentTypeName, SignedIn: true, CSRF: ws.csrf, InstanceID: id.String(), UserID: ws.p.UserID.String(),
 		Instance: &inst, Messages: messageViews(msgs, inst, time.Now()), CanReply: inst.Status != db.AgentStatusCOMPLETED,
-		EventsFrom: from, WaitingCount: len(waiting), Error: errMsg, Draft: draft}
+		EventsFrom: from, WaitingCount: len(waiting), WaitingIDs: idList(waiting), Error: errMsg, Draft: draft}
 	if len(msgs) > 0 {
 		d.AfterSeq = msgs[len(msgs)-1].Seq
 	}
@@ -435,6 +437,15 @@ func (s *Server) baseURL(r *http.Request) string {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// idList is the sessions' ids, space-separated.
+func idList(items []db.InstanceInfo) string {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ID.String()
+	}
+	return strings.Join(ids, " ")
+}
 
 func diffLines(diff string) []diffLine {
 	lines := strings.Split(diff, "\n")

@@ -75,23 +75,16 @@
     };
   }
 
-  // refreshCount reads how many sessions wait (another session changed)
-  // and shows it in the tab's title and icon.
-  var counting = null;
-  function refreshCount() {
-    if (counting) return;
-    counting = setTimeout(function () {
-      counting = null;
-      fetch("/api/v1/agent-instances?status=AWAITING_INPUT&limit=100", { credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (p) {
-          if (!p) return;
-          var n = p.agent_instances.length;
-          document.title = (n ? "(" + n + ") " : "") + document.body.dataset.title;
-          document.body.dataset.waiting = String(n);
-          badge(n);
-        });
-    }, 200);
+  // The sessions waiting, kept from the event stream (each event carries
+  // its session's status): the tab's title and icon count them.
+  var waiting = {};
+  (document.body.dataset.waitingIds || "").split(" ").forEach(function (id) { if (id) waiting[id] = true; });
+  function countWaiting(ev) {
+    if (ev.status === "AWAITING_INPUT") waiting[ev.agent_instance_id] = true;
+    else delete waiting[ev.agent_instance_id];
+    var n = Object.keys(waiting).length;
+    document.title = (n ? "(" + n + ") " : "") + document.body.dataset.title;
+    badge(n);
   }
 
   // badge marks the tab's icon with how many sessions wait (the title
@@ -215,7 +208,8 @@
   function handle(e) {
     var ev = JSON.parse(e.data);
     if (page === "list") { reloadSoon(); return; }
-    if (ev.agent_instance_id !== instance) { refreshCount(); return; }
+    countWaiting(ev);
+    if (ev.agent_instance_id !== instance) return;
     // A change to a message already shown (a request decided or expired).
     if (ev.message_id && list.querySelector('[data-id="' + ev.message_id + '"]')) { reloadSoon(); return; }
     fetchNew();
