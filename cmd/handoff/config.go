@@ -68,6 +68,10 @@ type serveConfig struct {
 	maxConnsPerClient   int
 	retention           db.Retention
 	logLevel            slog.Level
+	// heapFloor is the garbage collector's minimum heap goal in bytes
+	// (HANDOFF_GC_HEAP_FLOOR; 0 turns it off). Off when the operator set
+	// GOGC, whose choice stands.
+	heapFloor uint64
 }
 
 // loadServeConfig parses serve's flags and environment. It reads (a key
@@ -146,6 +150,9 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		}
 	}
 	cfg.mcpStateless = cfg.mcpStateless || *stateless
+	if cfg.heapFloor, err = heapFloor(getenv); err != nil {
+		return cfg, err
+	}
 	if err := embeddedSettings(getenv, &cfg); err != nil {
 		return cfg, err
 	}
@@ -388,6 +395,43 @@ func envOneOf(getenv env, name string, allowed []string, dst *string) error {
 		}
 	}
 	return usagef("%s must be %s, not %q", name, strings.Join(allowed, " or "), v)
+}
+
+// heapFloor is serve's minimum heap goal (internal/gcfloor):
+// HANDOFF_GC_HEAP_FLOOR, default 64 MiB of garbage between collections
+// where GOGC alone would collect every few MiB; 0 turns it off, and so
+// does GOGC, the operator's own choice.
+func heapFloor(getenv env) (uint64, error) {
+	floor := uint64(64 << 20)
+	if err := envBytes(getenv, "HANDOFF_GC_HEAP_FLOOR", &floor); err != nil || getenv("GOGC") != "" {
+		return 0, err
+	}
+	return floor, nil
+}
+
+// envBytes reads a size in bytes: a whole number with an optional unit
+// (B, KiB, MiB, GiB, as GOMEMLIMIT writes them).
+func envBytes(getenv env, name string, dst *uint64) error {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return nil
+	}
+	num, mult := v, uint64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			num, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(num), 10, 64)
+	if err != nil || n > (1<<50)/mult {
+		return usagef("%s must be a size such as 64MiB (B, KiB, MiB or GiB), or 0, not %q", name, v)
+	}
+	*dst = n * mult
+	return nil
 }
 
 // envAddr reads a host:port listen address.

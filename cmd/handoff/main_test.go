@@ -106,6 +106,7 @@ func TestBadSettingStartsNothing(t *testing.T) {
 		{"HANDOFF_RETAIN_WEBHOOK_DELIVERIES": "-1h"},
 		{"HANDOFF_SHUTDOWN_TIMEOUT": "-1s"},
 		{"HANDOFF_PPROF_ADDR": "6060"},
+		{"HANDOFF_GC_HEAP_FLOOR": "64MB"},
 		{"MCP_SERVER_PORT": "http"},
 		{"JWT_PUBLIC_KEY": "/nonexistent/key.pem"},
 	} {
@@ -127,6 +128,33 @@ func TestBadSettingStartsNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
 		t.Fatalf("the data dir was made (%v)", err)
+	}
+}
+
+// The heap floor: 64 MiB unless set; sizes in GOMEMLIMIT's units; off at
+// 0 and whenever the operator set GOGC.
+func TestHeapFloorSetting(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		want uint64
+	}{
+		{nil, 64 << 20},
+		{map[string]string{"HANDOFF_GC_HEAP_FLOOR": "0"}, 0},
+		{map[string]string{"HANDOFF_GC_HEAP_FLOOR": "256MiB"}, 256 << 20},
+		{map[string]string{"HANDOFF_GC_HEAP_FLOOR": "1GiB"}, 1 << 30},
+		{map[string]string{"HANDOFF_GC_HEAP_FLOOR": "500000"}, 500000},
+		{map[string]string{"GOGC": "200"}, 0},
+		{map[string]string{"GOGC": "200", "HANDOFF_GC_HEAP_FLOOR": "256MiB"}, 0},
+	} {
+		got, err := heapFloor(envOf(c.env))
+		if err != nil || got != c.want {
+			t.Errorf("%v: floor %d (%v), want %d", c.env, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"64MB", "-1", "lots", "1e9", "99999999GiB"} {
+		if _, err := heapFloor(envOf(map[string]string{"HANDOFF_GC_HEAP_FLOOR": bad})); err == nil {
+			t.Errorf("HANDOFF_GC_HEAP_FLOOR=%s accepted", bad)
+		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/handoffhq/handoff/internal/embedpg"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +20,8 @@ import (
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/httpapi"
+	"github.com/handoffhq/handoff/internal/embedpg"
+	"github.com/handoffhq/handoff/internal/gcfloor"
 	"github.com/handoffhq/handoff/mcpapi"
 	"github.com/handoffhq/handoff/push"
 	"github.com/handoffhq/handoff/webhook"
@@ -69,6 +70,9 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if cfg.heapFloor > 0 {
+		defer gcfloor.Start(cfg.heapFloor, 100).Stop()
+	}
 	if cfg.embedded {
 		// One process runs a data dir's PostgreSQL; a serve that died
 		// (kill -9) left it running, and this start stops it first.
