@@ -10,13 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgxlisten"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // NotifyChannel is the channel changes are announced on: the payload is
@@ -35,10 +34,13 @@ const ListenerAppName = "handoff-listener"
 // reconnects, does not add and remove the watch every time.
 const watchLinger = 30 * time.Second
 
-var waitersGauge = promauto.NewGauge(prometheus.GaugeOpts{
-	Name: "handoff_waiters",
-	Help: "Requests waiting for a change of an instance (answers, long polls).",
-})
+// waiters counts the requests waiting for a change of an instance
+// (answers, long polls): the handoff_waiters gauge.
+var waiters atomic.Int64
+
+func init() {
+	metrics.NewGauge("handoff_waiters", func() float64 { return float64(waiters.Load()) })
+}
 
 // Hub fans PostgreSQL notifications out to the waiters of this process:
 // one LISTEN connection, whatever the number of waiters, and none of them
@@ -211,7 +213,7 @@ func (h *Hub) Subscribe(ctx context.Context, id uuid.UUID) (*Subscription, error
 	}
 	w.subs[s] = struct{}{}
 	h.mu.Unlock()
-	waitersGauge.Inc()
+	waiters.Add(1)
 	if err := h.watch(ctx, id, w); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("watch: %w", err)
@@ -303,7 +305,7 @@ func (s *Subscription) Close() {
 	if w != nil {
 		if _, ok := w.subs[s]; ok {
 			delete(w.subs, s)
-			waitersGauge.Dec()
+			waiters.Add(-1)
 			if len(w.subs) == 0 {
 				time.AfterFunc(h.linger, func() { h.unwatch(s.id, w) })
 			}

@@ -241,7 +241,7 @@ func (s *Store) CreateUserMessage(ctx context.Context, p CreateUserMessageParams
 	if err == nil {
 		observeMessage(SenderTypeUSER, replayed, false)
 		if res.Answered && !replayed {
-			questionsTotal.WithLabelValues("answered").Inc()
+			countQuestion("answered")
 		}
 	}
 	return res, err
@@ -528,7 +528,7 @@ func (s *Store) RequestInput(ctx context.Context, userID, messageID uuid.UUID) (
 		return RequestInputResult{}, notFound
 	}
 	if err == nil {
-		questionsTotal.WithLabelValues("asked").Inc()
+		countQuestion("asked")
 	}
 	return res, err
 }

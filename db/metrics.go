@@ -3,48 +3,45 @@ package db
 import (
 	"sync/atomic"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// The store counts what it commits, so REST and MCP are counted alike.
-var (
-	messagesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "handoff_messages_total",
-		Help: "Messages written, by sender (AGENT, USER) and outcome (created, replayed: an idempotent retry).",
-	}, []string{"sender", "outcome"})
-	questionsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "handoff_questions_total",
-		Help: "Questions by outcome: asked (an agent asked for input), answered (a person's message answered one).",
-	}, []string{"outcome"})
-	permissionsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "handoff_permission_requests_total",
-		Help: "Permission requests: requested (waiting for the person), then by outcome (allow, allow_session, deny, auto_allow, expired).",
-	}, []string{"outcome"})
-)
-
+// The store counts what it commits, so REST and MCP are counted alike:
+//
+//   - handoff_messages_total{outcome, sender}: messages written, by sender
+//     (AGENT, USER) and outcome (created, replayed: an idempotent retry);
+//   - handoff_questions_total{outcome}: asked (an agent asked for input),
+//     answered (a person's message answered one);
+//   - handoff_permission_requests_total{outcome}: requested (waiting for
+//     the person), then allow, allow_session, deny, auto_allow, expired.
 func observeMessage(sender SenderType, replayed, question bool) {
 	outcome := "created"
 	if replayed {
 		outcome = "replayed"
 	}
-	messagesTotal.WithLabelValues(string(sender), outcome).Inc()
+	metrics.GetOrCreateCounter(`handoff_messages_total{outcome="` + outcome + `",sender="` + string(sender) + `"}`).Inc()
 	if question && !replayed {
-		questionsTotal.WithLabelValues("asked").Inc()
+		countQuestion("asked")
 	}
+}
+
+func countQuestion(outcome string) {
+	metrics.GetOrCreateCounter(`handoff_questions_total{outcome="` + outcome + `"}`).Inc()
+}
+
+func countPermission(outcome string) {
+	metrics.GetOrCreateCounter(`handoff_permission_requests_total{outcome="` + outcome + `"}`).Inc()
 }
 
 // metricsPool is the pool whose connections /metrics reports.
 var metricsPool atomic.Pointer[pgxpool.Pool]
 
 func init() {
+	// handoff_db_connections{state}: connections of the database pool by
+	// state (the hub's LISTEN connection is one more).
 	for _, state := range []string{"acquired", "idle", "total", "max"} {
-		promauto.NewGaugeFunc(prometheus.GaugeOpts{
-			Name:        "handoff_db_connections",
-			Help:        "Connections of the database pool by state (the hub's LISTEN connection is one more).",
-			ConstLabels: prometheus.Labels{"state": state},
-		}, func() float64 {
+		metrics.NewGauge(`handoff_db_connections{state="`+state+`"}`, func() float64 {
 			pool := metricsPool.Load()
 			if pool == nil {
 				return 0

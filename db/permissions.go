@@ -151,7 +151,7 @@ func (s *Store) RequestPermission(ctx context.Context, p RequestPermissionParams
 	if err != nil || res.Decision.Outcome != "" || res.Ended {
 		return res, err
 	}
-	permissionsTotal.WithLabelValues("requested").Inc()
+	countPermission("requested")
 	var decided *Decision
 	werr := s.waitFor(ctx, res.InstanceID, deadline, func() (bool, error) {
 		var ended bool
@@ -173,7 +173,7 @@ func (s *Store) RequestPermission(ctx context.Context, p RequestPermissionParams
 		}
 	}
 	if err == nil {
-		permissionsTotal.WithLabelValues(res.Decision.Outcome).Inc()
+		countPermission(res.Decision.Outcome)
 	}
 	return res, err
 }

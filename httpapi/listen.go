@@ -7,8 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/VictoriaMetrics/metrics"
 )
 
 // Defaults of Config's connection bounds.
@@ -40,10 +39,9 @@ func (s *Server) Listener(ln net.Listener) net.Listener {
 	return &perClientListener{Listener: ln, max: s.maxConnsPerClient, open: map[string]int{}, s: s}
 }
 
-var connsRefused = promauto.NewCounter(prometheus.CounterOpts{
-	Name: "handoff_http_connections_refused_total",
-	Help: "Connections closed on arrival because their client already had HANDOFF_MAX_CONNS_PER_CLIENT open.",
-})
+// connsRefused counts connections closed on arrival because their client
+// already had HANDOFF_MAX_CONNS_PER_CLIENT open.
+var connsRefused = metrics.NewCounter("handoff_http_connections_refused_total")
 
 type perClientListener struct {
 	net.Listener

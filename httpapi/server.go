@@ -16,9 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
@@ -156,8 +154,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			route = "unmatched"
 		}
 		elapsed := time.Since(start)
-		httpRequests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-		httpDuration.WithLabelValues(route).Observe(elapsed.Seconds())
+		observeRequest(route, rec.status, elapsed)
 		attrs := []any{"method", r.Method, "path", r.URL.Path, "route", route, "status", rec.status,
 			"duration_ms", float64(elapsed.Microseconds()) / 1000}
 		if rec.user != "" {
@@ -175,17 +172,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // probes are the health routes, logged at debug only.
 var probes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /health": true}
 
-var (
-	httpRequests = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "handoff_http_requests_total",
-		Help: "HTTP requests by route pattern and status code.",
-	}, []string{"route", "code"})
-	httpDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "handoff_http_request_duration_seconds",
-		Help:    "HTTP request latency by route pattern.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-	}, []string{"route"})
-)
+// durationBuckets are the upper bounds of
+// handoff_http_request_duration_seconds.
+var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+// observeRequest counts a request in handoff_http_requests_total{code,
+// route} and its latency in handoff_http_request_duration_seconds{route},
+// by route pattern.
+func observeRequest(route string, status int, elapsed time.Duration) {
+	q := strconv.Quote(route)
+	metrics.GetOrCreateCounter(`handoff_http_requests_total{code="` + strconv.Itoa(status) + `",route=` + q + `}`).Inc()
+	metrics.GetOrCreatePrometheusHistogramExt(`handoff_http_request_duration_seconds{route=`+q+`}`, durationBuckets).Update(elapsed.Seconds())
+}
 
 // statusRecorder remembers the status for logs and metrics, and turns the
 // mux's own plain-text 404 and 405 answers into problem+json.
@@ -388,4 +386,9 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 	return s.verifier.Verify(r.Context(), raw)
 }
 
-func metricsHandler() http.Handler { return promhttp.Handler() }
+func metricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		metrics.WritePrometheus(w, true)
+	})
+}

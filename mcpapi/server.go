@@ -9,13 +9,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/google/uuid"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -124,10 +123,8 @@ func (h *Handler) OpenSessions() int {
 var (
 	serversMu sync.Mutex
 	servers   []*mcp.Server
-	_         = promauto.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "handoff_mcp_sessions",
-		Help: "Open MCP sessions (streamable HTTP and SSE).",
-	}, func() float64 {
+	// handoff_mcp_sessions: open MCP sessions (streamable HTTP and SSE).
+	_ = metrics.NewGauge("handoff_mcp_sessions", func() float64 {
 		serversMu.Lock()
 		defer serversMu.Unlock()
 		n := 0
