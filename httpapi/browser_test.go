@@ -48,6 +48,11 @@ func newBrowser(t *testing.T, exe string, width, height int) (context.Context, f
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
 	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
+	// Headless chromium's window is 500 px wide at least: a phone's
+	// width needs the viewport set (it holds for every page of the tab).
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(int64(width), int64(height), chromedp.EmulatePortrait)); err != nil {
+		t.Fatalf("viewport %dx%d: %v", width, height, err)
+	}
 	return ctx, func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {
@@ -184,15 +189,27 @@ func TestBrowserDecidesAPermissionRequest(t *testing.T) {
 	}
 }
 
-// shoot saves a screenshot in HANDOFF_SCREENSHOTS (when set) for a person
-// to look at.
+// shoot saves a screenshot of the whole page in HANDOFF_SCREENSHOTS (when
+// set) for a person to look at.
 func shoot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	save(t, ctx, name, chromedp.FullScreenshot(100))
+}
+
+// shootScreen saves what is on the screen, as a person sees it (the
+// whole page's screenshot moves what sticks to the screen's bottom).
+func shootScreen(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	save(t, ctx, name, chromedp.CaptureScreenshot())
+}
+
+func save(t *testing.T, ctx context.Context, name string, capture chromedp.Action[[]byte]) {
 	t.Helper()
 	dir := os.Getenv("HANDOFF_SCREENSHOTS")
 	if dir == "" {
 		return
 	}
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	shot, err := chromedp.Run(ctx, capture)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,21 +218,62 @@ func shoot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// smallTargets lists what a thumb must hit on the page but is under 44
+// px either way (buttons, fields, the diff's file toggles, navigation):
+// empty when every touch target is big enough. Links inside sentences
+// are exempt, as WCAG's target-size rule exempts them.
+const smallTargets = `(() => {
+  const bad = [];
+  for (const el of document.querySelectorAll("button, select, textarea, summary, input:not([type=hidden]):not([type=checkbox]), label.check, nav a, a.back, .session a")) {
+    if (el.offsetParent === null && getComputedStyle(el).position !== "fixed") continue; // not shown
+    const r = el.getBoundingClientRect();
+    if (r.width < 44 || r.height < 44) {
+      bad.push(el.tagName.toLowerCase() + (el.className ? "." + el.className : "") + " '" + (el.textContent || el.name || "").trim().slice(0, 24) + "' " + Math.round(r.width) + "x" + Math.round(r.height));
+    }
+  }
+  return bad;
+})()`
+
 // The page installs: its service worker takes control and it offers to
-// notify this device; and at a phone's width nothing overflows sideways.
+// notify this device; and at a phone's width nothing overflows sideways
+// and every touch target is 44 px or more.
 func TestBrowserInstallableAndNarrow(t *testing.T) {
 	exe := chromium(t)
-	a := newAPI(t)
+	a := newPushAPI(t)
+	person := a.tokenFor(a.user, auth.ScopeUser)
 	inst := uuid.NewString()
-	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"Claude Code","content":"Waiting on https://example.com/a/very/long/url/that/does/not/break/anywhere/at/all/because/it/has/no/spaces/in/it/whatsoever?q=1","requires_user_input":true}`)
-	ctx, run := newBrowser(t, exe, 390, 844)
-	run("the sign-in page", chromedp.Navigate(a.ts.URL+"/"), chromedp.WaitVisible(`//main`))
-	if fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)); err != nil || !fits {
-		t.Errorf("the sign-in page overflows sideways at a phone's width")
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"Claude Code","content":"Changed the build",
+		"git_diff":"diff --git a/a/very/long/path/without/any/break/in/it/at/all/whatsoever/main.go b/a/very/long/path/without/any/break/in/it/at/all/whatsoever/main.go\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new_line_that_is_very_long_and_has_no_spaces_anywhere_so_it_must_scroll_inside_its_box_not_the_page"}`)
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","content":"Waiting on https://example.com/a/very/long/url/that/does/not/break/anywhere/at/all/because/it/has/no/spaces/in/it/whatsoever?q=1",
+		"requires_user_input":true,"options":["Ship it","Wait"]}`)
+	p256dh, secret := deviceKeys(t)
+	if r := a.call("POST", "/api/v1/push/subscriptions", person, `{"endpoint":"http://127.0.0.1:9/push/1","keys":{"p256dh":"`+p256dh+`","auth":"`+secret+`"},"name":"Pixel"}`); r.status != 201 {
+		t.Fatalf("device: %d %s", r.status, r.body)
 	}
+	if r := a.call("POST", "/api/v1/webhooks", person, `{"url":"http://127.0.0.1:9/hook","event_types":["question.asked"]}`); r.status != 201 {
+		t.Fatalf("webhook: %d %s", r.status, r.body)
+	}
+	ctx, run := newBrowser(t, exe, 390, 844)
+	check := func(path string) {
+		t.Helper()
+		fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+		if err != nil || !fits {
+			width, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+			t.Errorf("%s overflows sideways at a phone's width (%d px wide)", path, width)
+		}
+		if w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.innerWidth`)); err != nil || w != 390 {
+			t.Fatalf("%s: the page is %d px wide, not a phone's 390 (%v)", path, w, err)
+		}
+		small, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](smallTargets))
+		if err != nil || len(small) > 0 {
+			t.Errorf("%s: touch targets under 44 px: %v %v", path, small, err)
+		}
+	}
+	run("the sign-in page", chromedp.Navigate(a.ts.URL+"/"), chromedp.WaitVisible(`//main`))
+	check("the sign-in page")
 	run("sign in",
 		chromedp.Navigate("about:blank"), // a new load: the link's token is read at load
-		chromedp.Navigate(a.ts.URL+"/#token="+a.tokenFor(a.user, auth.ScopeUser)),
+		chromedp.Navigate(a.ts.URL+"/#token="+person),
 		chromedp.WaitVisible(`//h1[text()="Sessions"]`),
 		chromedp.WaitVisible(`//button[@id="notify" and text()="Notify this device"]`),
 	)
@@ -224,15 +282,63 @@ func TestBrowserInstallableAndNarrow(t *testing.T) {
 	if err != nil || !active {
 		t.Fatalf("service worker: %v %v", active, err)
 	}
-	for _, path := range []string{"/", "/sessions/" + inst, "/keys", "/notifications", "/sessions/" + uuid.NewString()} {
+	pages := []string{"/", "/?show=completed", "/sessions/" + inst, "/keys", "/notifications", "/sessions/" + uuid.NewString()}
+	for _, path := range pages {
 		run("open "+path, chromedp.Navigate(a.ts.URL+path), chromedp.WaitVisible(`//main`))
-		fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
-		if err != nil || !fits {
-			width, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-			t.Errorf("%s overflows sideways at a phone's width (%d px wide)", path, width)
-		}
-		shoot(t, ctx, "narrow"+strings.ReplaceAll(path, "/", "-")+".png")
+		check(path)
+		shoot(t, ctx, "390"+strings.NewReplacer("/", "-", "?", "-", "=", "-").Replace(path)+".png")
 	}
+	// On a desktop's screen nothing overflows either.
+	ctx, run = newBrowser(t, exe, 1280, 900)
+	run("sign in on a desktop", chromedp.Navigate(a.ts.URL+"/#token="+person), chromedp.WaitVisible(`//h1[text()="Sessions"]`))
+	for _, path := range pages {
+		run("open "+path, chromedp.Navigate(a.ts.URL+path), chromedp.WaitVisible(`//main`))
+		if fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)); err != nil || !fits {
+			t.Errorf("%s overflows sideways at 1280 px", path)
+		}
+		shoot(t, ctx, "1280"+strings.NewReplacer("/", "-", "?", "-", "=", "-").Replace(path)+".png")
+	}
+}
+
+// With a phone's keyboard open (the page resized to what is left above
+// it, as interactive-widget=resizes-content asks), the reply box of a long conversation is on the screen when the
+// session opens and stays there while the person scrolls back.
+func TestBrowserReplyReachable(t *testing.T) {
+	exe := chromium(t)
+	a := newAPI(t)
+	inst := uuid.NewString()
+	for i := range 30 {
+		a.ok(200, "POST", "/api/v1/messages/agent", fmt.Sprintf(`{"agent_instance_id":"%s","agent_type":"Codex","content":"step %d: did a thing worth a line or two of text"}`, inst, i))
+	}
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","content":"Which branch?","requires_user_input":true}`)
+	ctx, run := newBrowser(t, exe, 390, 844)
+	run("open the session",
+		chromedp.Navigate(a.ts.URL+"/#token="+a.tokenFor(a.user, auth.ScopeUser)),
+		chromedp.WaitVisible(`//h1[text()="Sessions"]`),
+		chromedp.EmulateViewport(390, 420, chromedp.EmulatePortrait),
+		chromedp.Navigate(a.ts.URL+"/sessions/"+inst),
+		chromedp.WaitVisible(chromedp.ID("content")),
+	)
+	onScreen := `(() => { const r = document.getElementById("content").getBoundingClientRect(),
+	  b = document.querySelector("form.reply button").getBoundingClientRect();
+	  return r.top >= 0 && b.bottom <= window.innerHeight && r.height > 0; })()`
+	if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](onScreen)); err != nil || !ok {
+		t.Fatalf("the reply box is off the screen when the session opens (%v)", err)
+	}
+	last, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const r = document.querySelector("#messages li:last-child").getBoundingClientRect();
+	  return r.bottom > 0 && r.top < document.querySelector("form.reply").getBoundingClientRect().top; })()`))
+	if err != nil || !last {
+		t.Errorf("the latest message is not shown above the reply box (%v)", err)
+	}
+	shootScreen(t, ctx, "keyboard-open-390x420.png")
+	// Back through the conversation (past its heading, where the box
+	// stops at the conversation's top).
+	run("scroll back", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 800)`))
+	if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](onScreen)); err != nil || !ok {
+		t.Fatalf("scrolled back, the reply box left the screen (%v)", err)
+	}
+	run("answer", chromedp.SendKeys(chromedp.ID("content"), "main"), chromedp.Submit(chromedp.ID("content")),
+		chromedp.WaitVisible(`//li[contains(@class, "USER")]//div[contains(., "main")]`))
 }
 
 // On a session's page: when another session starts waiting, the tab says

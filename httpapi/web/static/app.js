@@ -139,6 +139,20 @@
   var list = document.getElementById("messages");
   var reloading = null;
 
+  // A conversation opens at its latest message, the reply box below it.
+  // The box sticks to the bottom of the screen: what is scrolled or
+  // tabbed to keeps clear of it.
+  var reply = document.querySelector("form.reply");
+  if (page === "session") {
+    var clear = function () {
+      if (reply) document.documentElement.style.scrollPaddingBottom = (reply.offsetHeight + 12) + "px";
+    };
+    clear();
+    window.addEventListener("resize", clear);
+    var latest = list && list.lastElementChild;
+    if (latest && !location.hash) latest.scrollIntoView({ block: "end" });
+  }
+
   // reloadSoon redraws the page, unless the person is typing: then a
   // notice offers the redraw, and nothing typed is wiped.
   function reloadSoon() {
