@@ -24,3 +24,6 @@ func (t *pipeTx) Done() bool { return t.done }
 
 // SetLinger sets how long the hub keeps watching an id nobody waits on.
 func (h *Hub) SetLinger(d time.Duration) { h.linger = d }
+
+// MigrationLock is the advisory lock key migrations run under.
+const MigrationLock = migrationLock

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,14 +18,26 @@ import (
 	handoffsql "github.com/handoffhq/handoff/sql"
 )
 
-// Migrator applies the embedded goose migrations. It holds Postgres's
-// session advisory lock while it works, so replicas that start together
-// migrate one at a time.
+// Migrator applies the embedded goose migrations and River's. It holds
+// one session advisory lock across both while it works, so replicas that
+// start together migrate one at a time and the others find both at head
+// (River's own migrator takes no lock: before, only goose's lock, released
+// between the two, kept replicas from applying River's migrations at once).
 type Migrator struct {
+	pool     *pgxpool.Pool
 	provider *goose.Provider
 	river    *rivermigrate.Migrator[pgx.Tx]
 	close    func() error
 }
+
+// migrationLock is the advisory lock key of Up and Down (goose's own lock,
+// taken inside it, is another key).
+const migrationLock int64 = 0x68616e646f6666 // "handoff"
+
+// lockPoll is how often a waiting replica asks for the migration lock: it
+// polls rather than blocks, so no statement outlives the pool's
+// per-operation deadline while another replica migrates.
+const lockPoll = 100 * time.Millisecond
 
 // NewMigrator returns a Migrator on pool; log gets one line per migration
 // (nil: silent).
@@ -49,15 +62,57 @@ func NewMigrator(pool *pgxpool.Pool, log *slog.Logger) (*Migrator, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("river migrations: %w", err)
 	}
-	return &Migrator{provider: p, river: rm, close: sqlDB.Close}, nil
+	return &Migrator{pool: pool, provider: p, river: rm, close: sqlDB.Close}, nil
 }
 
 // Close releases the migrator's connection.
 func (m *Migrator) Close() error { return m.close() }
 
+// locked runs fn holding the migration lock on a connection of its own.
+func (m *Migrator) locked(ctx context.Context, fn func() error) error {
+	conn, err := m.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", migrationLock).Scan(&got); err != nil {
+			return fmt.Errorf("migration lock: %w", err)
+		}
+		if got {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("migration lock: %w", ctx.Err())
+		case <-time.After(lockPoll):
+		}
+	}
+	defer func() {
+		// A fresh context: the lock must go even when ctx is done (else
+		// the connection goes back to the pool still holding it).
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", migrationLock); err != nil {
+			conn.Conn().Close(uctx) // closing the session releases it
+		}
+	}()
+	return fn()
+}
+
 // Up applies every pending migration: handoff's, then those of River (the
-// job queue of webhook deliveries, whose tables it owns).
-func (m *Migrator) Up(ctx context.Context) ([]*goose.MigrationResult, error) {
+// job queue of webhook deliveries, whose tables it owns), both under the
+// migration lock.
+func (m *Migrator) Up(ctx context.Context) (res []*goose.MigrationResult, err error) {
+	err = m.locked(ctx, func() error {
+		res, err = m.up(ctx)
+		return err
+	})
+	return res, err
+}
+
+func (m *Migrator) up(ctx context.Context) ([]*goose.MigrationResult, error) {
 	res, err := m.provider.Up(ctx)
 	if err != nil {
 		return res, err
@@ -68,9 +123,14 @@ func (m *Migrator) Up(ctx context.Context) ([]*goose.MigrationResult, error) {
 	return res, nil
 }
 
-// Down rolls back the newest applied migration.
-func (m *Migrator) Down(ctx context.Context) (*goose.MigrationResult, error) {
-	return m.provider.Down(ctx)
+// Down rolls back the newest applied migration (handoff's), under the
+// migration lock.
+func (m *Migrator) Down(ctx context.Context) (res *goose.MigrationResult, err error) {
+	err = m.locked(ctx, func() error {
+		res, err = m.provider.Down(ctx)
+		return err
+	})
+	return res, err
 }
 
 // Status lists every migration and whether it is applied.
@@ -78,10 +138,18 @@ func (m *Migrator) Status(ctx context.Context) ([]*goose.MigrationStatus, error)
 	return m.provider.Status(ctx)
 }
 
-// AtHead reports whether the database has every migration applied.
+// AtHead reports whether the database has every migration applied,
+// handoff's and River's.
 func (m *Migrator) AtHead(ctx context.Context) (bool, error) {
 	pending, err := m.provider.HasPending(ctx)
-	return !pending, err
+	if err != nil || pending {
+		return false, err
+	}
+	v, err := m.river.Validate(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("river migrations: %w", err)
+	}
+	return v.OK, nil
 }
 
 // Migrate applies every pending migration on pool.

@@ -55,6 +55,13 @@ func Main(m *testing.M) {
 // dropped when t ends.
 func URL(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, true)
+}
+
+// newDatabase creates a database (a clone of the migrated template, or
+// empty) that is dropped when t ends, and returns its connection string.
+func newDatabase(t testing.TB, migrated bool) string {
+	t.Helper()
 	setupOnce.Do(func() { setupErr = setup() })
 	if setupErr != nil {
 		t.Fatalf("dbtest: %v", setupErr)
@@ -65,7 +72,11 @@ func URL(t testing.TB) string {
 	counter.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := adminExec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
+	create := "CREATE DATABASE " + name
+	if migrated {
+		create += " TEMPLATE " + template
+	}
+	if err := adminExec(ctx, create); err != nil {
 		t.Fatalf("dbtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -76,6 +87,13 @@ func URL(t testing.TB) string {
 		}
 	})
 	return withDatabase(adminURL, name)
+}
+
+// EmptyURL returns the connection string of a fresh database with no
+// tables (not migrated), dropped when t ends.
+func EmptyURL(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, false)
 }
 
 // Pool returns a pool on a fresh, migrated database, closed when t ends.
