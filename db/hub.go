@@ -79,14 +79,28 @@ type watching struct {
 	registered bool
 }
 
+// HubOption tunes NewHub.
+type HubOption func(*pgx.ConnConfig) *pgx.ConnConfig
+
+// ListenThrough makes the hub's LISTEN connection one like direct's: for
+// a pool that goes through a connection pooler in transaction mode
+// (PgBouncer's), which hands each transaction to any server connection
+// and so loses a LISTEN, while direct reaches PostgreSQL itself.
+func ListenThrough(direct *pgxpool.Pool) HubOption {
+	return func(*pgx.ConnConfig) *pgx.ConnConfig { return direct.Config().ConnConfig.Copy() }
+}
+
 // NewHub returns a hub on pool's database: it listens through its own
-// connection (not taken from the pool) and watches ids through the pool.
-// Start runs it.
-func NewHub(pool *pgxpool.Pool, log *slog.Logger) *Hub {
+// connection (not taken from the pool; opened like the pool's, unless an
+// option says otherwise) and watches ids through the pool. Start runs it.
+func NewHub(pool *pgxpool.Pool, log *slog.Logger, opts ...HubOption) *Hub {
 	if log == nil {
 		log = slog.Default()
 	}
 	cfg := pool.Config().ConnConfig.Copy()
+	for _, o := range opts {
+		cfg = o(cfg)
+	}
 	// The listener waits for notifications as long as there are none: not
 	// the pool's bounded reads.
 	cfg.DialFunc = (&net.Dialer{KeepAlive: 5 * time.Minute}).DialContext

@@ -63,6 +63,17 @@ func migrate(ctx context.Context, args []string, getenv env, stdout io.Writer) e
 	if len(args) != 1 || (args[0] != "up" && args[0] != "down" && args[0] != "status") {
 		return usagef("migrate takes one of up, down, status")
 	}
+	// The migration lock is a session's: past a pooler in transaction
+	// mode, migrate goes direct (as serve does).
+	if direct := getenv("HANDOFF_DIRECT_DATABASE_URL"); direct != "" {
+		base := getenv
+		getenv = func(k string) string {
+			if k == "DATABASE_URL" {
+				return direct
+			}
+			return base(k)
+		}
+	}
 	return withStore(ctx, getenv, func(_ *db.Store, pool *pgxpool.Pool) error {
 		m, err := db.NewMigrator(pool, nil)
 		if err != nil {

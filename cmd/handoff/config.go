@@ -37,6 +37,10 @@ type serveConfig struct {
 	dataDir     string // the embedded default's state: PostgreSQL, keys, first-run marker
 	embedded    bool   // no DATABASE_URL: a private PostgreSQL in dataDir
 	databaseURL string // DATABASE_URL, or set once the embedded PostgreSQL runs
+	// directURL (HANDOFF_DIRECT_DATABASE_URL) reaches PostgreSQL itself
+	// when DATABASE_URL goes through a pooler in transaction mode: the
+	// hub's LISTEN and the migrations' session lock need a session.
+	directURL string
 	port        int
 	// listen is the address served (host:port): --listen/HANDOFF_LISTEN,
 	// else loopback for the embedded default (a private, single-person
@@ -99,6 +103,14 @@ func loadServeConfig(args []string, getenv env) (serveConfig, error) {
 		return cfg, err
 	}
 	cfg.embedded = cfg.databaseURL == ""
+	if cfg.directURL = getenv("HANDOFF_DIRECT_DATABASE_URL"); cfg.directURL != "" {
+		if cfg.embedded {
+			return cfg, usagef("HANDOFF_DIRECT_DATABASE_URL goes with DATABASE_URL (the embedded default needs neither)")
+		}
+		if _, err := pgxpool.ParseConfig(cfg.directURL); err != nil {
+			return cfg, usagef("HANDOFF_DIRECT_DATABASE_URL is not a valid PostgreSQL connection string: %v", err)
+		}
+	}
 	if cfg.port, err = listenPort(getenv); err != nil {
 		return cfg, err
 	}

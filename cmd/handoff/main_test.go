@@ -107,6 +107,7 @@ func TestBadSettingStartsNothing(t *testing.T) {
 		{"HANDOFF_SHUTDOWN_TIMEOUT": "-1s"},
 		{"HANDOFF_PPROF_ADDR": "6060"},
 		{"HANDOFF_GC_HEAP_FLOOR": "64MB"},
+		{"HANDOFF_DIRECT_DATABASE_URL": "postgres://u:p@127.0.0.1:1/db"}, // without DATABASE_URL
 		{"MCP_SERVER_PORT": "http"},
 		{"JWT_PUBLIC_KEY": "/nonexistent/key.pem"},
 	} {
@@ -155,6 +156,26 @@ func TestHeapFloorSetting(t *testing.T) {
 		if _, err := heapFloor(envOf(map[string]string{"HANDOFF_GC_HEAP_FLOOR": bad})); err == nil {
 			t.Errorf("HANDOFF_GC_HEAP_FLOOR=%s accepted", bad)
 		}
+	}
+}
+
+// HANDOFF_DIRECT_DATABASE_URL goes with DATABASE_URL, and must parse.
+func TestDirectDatabaseURL(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://u:p@127.0.0.1:6432/db", "JWT_PUBLIC_KEY": "x"}
+	for _, c := range []struct{ direct, want string }{
+		{"postgres://u:p@127.0.0.1:5432/db?sslmode=bogus", "HANDOFF_DIRECT_DATABASE_URL is not a valid"},
+	} {
+		env := map[string]string{"HANDOFF_DIRECT_DATABASE_URL": c.direct}
+		for k, v := range base {
+			env[k] = v
+		}
+		if _, err := loadServeConfig(nil, envOf(env)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v", c.direct, err)
+		}
+	}
+	if _, err := loadServeConfig(nil, envOf(map[string]string{"HANDOFF_DIRECT_DATABASE_URL": "postgres://u:p@127.0.0.1:5432/db"})); err == nil ||
+		!strings.Contains(err.Error(), "goes with DATABASE_URL") {
+		t.Errorf("without DATABASE_URL: %v", err)
 	}
 }
 

@@ -97,7 +97,16 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		return err
 	}
 	defer pool.Close()
-	migrator, err := db.NewMigrator(pool, log)
+	// What needs a session of its own (the migrations' lock, the hub's
+	// LISTEN) goes direct when DATABASE_URL is a pooler's.
+	direct := pool
+	if cfg.directURL != "" {
+		if direct, err = openPool(ctx, cfg.directURL, db.OpTimeout(cfg.dbTimeout)); err != nil {
+			return fmt.Errorf("HANDOFF_DIRECT_DATABASE_URL: %w", err)
+		}
+		defer direct.Close()
+	}
+	migrator, err := db.NewMigrator(direct, log)
 	if err != nil {
 		return err
 	}
@@ -105,7 +114,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	if _, err := migrator.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	hub := db.NewHub(pool, log)
+	hub := db.NewHub(pool, log, db.ListenThrough(direct))
 	hub.Start()
 	defer hub.Close()
 	// Webhook deliveries: durable River jobs on the same database, worked
