@@ -41,7 +41,7 @@ type serveConfig struct {
 	// when DATABASE_URL goes through a pooler in transaction mode: the
 	// hub's LISTEN and the migrations' session lock need a session.
 	directURL string
-	port        int
+	port      int
 	// listen is the address served (host:port): --listen/HANDOFF_LISTEN,
 	// else loopback for the embedded default (a private, single-person
 	// setup) and every interface with DATABASE_URL (a deployment).
