@@ -47,9 +47,13 @@ var (
 // Main runs the tests of a package and then stops what dbtest started.
 func Main(m *testing.M) {
 	code := m.Run()
-	teardown()
+	Stop()
 	os.Exit(code)
 }
+
+// Stop stops what dbtest started (for a TestMain that does more than
+// Main).
+func Stop() { teardown() }
 
 // URL returns the connection string of a fresh, migrated database that is
 // dropped when t ends.
