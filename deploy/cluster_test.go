@@ -264,8 +264,9 @@ func (c *cluster) waitReady(url string, exited <-chan struct{}) {
 }
 
 // balance starts HAProxy with config (deploy/haproxy.cfg's text, or a
-// variant) in front of the first three replicas.
-func (c *cluster) balance(config string) {
+// variant) in front of the first three replicas and returns its URL (the
+// first is the cluster's lbURL).
+func (c *cluster) balance(config string) string {
 	c.t.Helper()
 	exe := need(c.t, "haproxy", "haproxy")
 	path := filepath.Join(c.t.TempDir(), "haproxy.cfg")
@@ -295,8 +296,12 @@ func (c *cluster) balance(config string) {
 			c.t.Logf("haproxy:\n%s", out.String())
 		}
 	})
-	c.lbURL = "http://" + addr
-	c.waitReady(c.lbURL, exited)
+	url := "http://" + addr
+	c.waitReady(url, exited)
+	if c.lbURL == "" {
+		c.lbURL = url
+	}
+	return url
 }
 
 // haproxyConfig is the operator's config, deploy/haproxy.cfg.
