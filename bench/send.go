@@ -43,7 +43,7 @@ func Send(ctx context.Context, o Options) (Result, error) {
 	res := Result{
 		"via": via, "agents": r.opts.Agents, "sessions": r.opts.Sessions, "seconds": round(s.elapsed.Seconds()),
 		"requests": s.requests, "errors": s.errors, "requests_per_s": round(s.perSecond()),
-		"p50": s.lat.pct(0.50), "p99": s.lat.pct(0.99),
+		"p50": s.lat.pct(0.50), "p99": s.lat.pct(0.99), "max": s.lat.pct(1),
 	}
 	if r.opts.PGBench {
 		tps, err := r.ceiling(ctx)
