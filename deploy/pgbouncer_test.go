@@ -221,7 +221,7 @@ func TestHubPastTransactionPooler(t *testing.T) {
 	if n := poolerClients(t, through, strings.TrimPrefix(u.Path, "/")); n == 0 {
 		t.Fatal("the replica's pool is not PgBouncer's client")
 	}
-	if n := c.count(`SELECT count(*) FROM pg_stat_activity WHERE application_name = 'handoff-listener'`); n != 1 {
+	if n := c.count(`SELECT count(*) FROM pg_stat_activity WHERE application_name = 'handoff-listener' AND datname = current_database()`); n != 1 {
 		t.Fatalf("%d listener connections straight to PostgreSQL", n)
 	}
 }
