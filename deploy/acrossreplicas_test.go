@@ -37,10 +37,7 @@ func do(t *testing.T, method, url, token, body string) int {
 // every replica, and its open stream on another replica ends.
 func TestEventsAndRevocationAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	need(t, "haproxy", "haproxy")
-	c := newCluster(t)
-	c.start(3)
-	c.balance(haproxyConfig(t))
+	c := balancedCluster(t)
 	u, agent, _ := c.user()
 	person, key, err := auth.IssueToken(context.Background(), c.store, c.keys, auth.OperatorRequest(u, "revoked soon", auth.ScopeUser))
 	if err != nil {

@@ -115,6 +115,17 @@ func newCluster(t *testing.T, extra ...string) *cluster {
 	return c
 }
 
+// balancedCluster is three replicas started together on a new cluster,
+// behind HAProxy with the operator's config.
+func balancedCluster(t *testing.T, extra ...string) *cluster {
+	t.Helper()
+	need(t, "haproxy", "haproxy")
+	c := newCluster(t, extra...)
+	c.start(3)
+	c.balance(haproxyConfig(t))
+	return c
+}
+
 // baseEnv is the test's environment without any handoff or database
 // setting (a developer's shell may have some).
 func baseEnv() []string {
@@ -370,10 +381,7 @@ func (c *cluster) count(sql string, args ...any) int {
 // applied once.
 func TestReplicasStartTogether(t *testing.T) {
 	t.Parallel()
-	need(t, "haproxy", "haproxy")
-	c := newCluster(t)
-	c.start(3)
-	c.balance(haproxyConfig(t))
+	c := balancedCluster(t)
 	c.open()
 	if n := c.count(`SELECT count(*) FROM (SELECT version_id FROM goose_db_version GROUP BY version_id HAVING count(*) > 1) d`); n != 0 {
 		t.Fatalf("%d migrations applied twice", n)

@@ -174,10 +174,7 @@ func waitersOn(r *replica) int {
 // are delivered by the others.
 func TestReplicaLostMidLoad(t *testing.T) {
 	t.Parallel()
-	need(t, "haproxy", "haproxy")
-	c := newCluster(t)
-	c.start(3)
-	c.balance(haproxyConfig(t))
+	c := balancedCluster(t)
 	_, agent, person := c.user()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
