@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/handoffhq/handoff/client"
+	"github.com/handoffhq/handoff/internal/testserver"
 )
 
 // unpinned is the operator's config without the stick table: plain
@@ -67,6 +68,17 @@ func TestStatefulMCPAcrossReplicas(t *testing.T) {
 		t.Fatalf("pinned: %v", err)
 	}
 	cs.Close()
+
+	// The legacy SSE transport, pinned by the client's address.
+	sse, err := mcp.NewClient(&mcp.Implementation{Name: "cluster-test", Version: "v1"}, nil).Connect(ctx,
+		&mcp.SSEClientTransport{Endpoint: pinned + "/mcp/sse", HTTPClient: testserver.HeaderClient(http.Header{"Authorization": {"Bearer " + agent}})}, nil)
+	if err != nil {
+		t.Fatalf("pinned SSE: %v", err)
+	}
+	if err := logSteps(ctx, sse, 12); err != nil {
+		t.Fatalf("pinned SSE: %v", err)
+	}
+	sse.Close()
 
 	// Unpinned: the session's second request already goes elsewhere.
 	cs, err = mcpConnect(ctx, plain, agent)
