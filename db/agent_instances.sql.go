@@ -339,6 +339,41 @@ func (q *Queries) LockInstance(ctx context.Context, arg LockInstanceParams) (Age
 	return i, err
 }
 
+const lockInstanceOrRaise = `-- name: LockInstanceOrRaise :one
+SELECT id, user_id, user_agent_id, status, name, instance_metadata, git_diff, started_at, ended_at, last_heartbeat_at, last_read_message_id, last_read_seq, last_activity_at, step_count, permission_rules FROM handoff_lock_instance($1::uuid, $2::uuid)
+`
+
+type LockInstanceOrRaiseParams struct {
+	ID     uuid.UUID `json:"id"`
+	UserID uuid.UUID `json:"user_id"`
+}
+
+// LockInstance for a lock sent in one round trip with the statements
+// after it: no such instance is an error (no_data_found), which aborts the
+// transaction, so nothing sent behind the lock runs without it.
+func (q *Queries) LockInstanceOrRaise(ctx context.Context, arg LockInstanceOrRaiseParams) (AgentInstance, error) {
+	row := q.db.QueryRow(ctx, lockInstanceOrRaise, arg.ID, arg.UserID)
+	var i AgentInstance
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.UserAgentID,
+		&i.Status,
+		&i.Name,
+		&i.InstanceMetadata,
+		&i.GitDiff,
+		&i.StartedAt,
+		&i.EndedAt,
+		&i.LastHeartbeatAt,
+		&i.LastReadMessageID,
+		&i.LastReadSeq,
+		&i.LastActivityAt,
+		&i.StepCount,
+		&i.PermissionRules,
+	)
+	return i, err
+}
+
 const recordUserMessage = `-- name: RecordUserMessage :exec
 WITH upd AS (
     UPDATE agent_instances SET

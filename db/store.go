@@ -58,8 +58,9 @@ func pgCode(err error) string {
 }
 
 const (
-	sqlstateForeignKey = "23503"
-	sqlstateUnique     = "23505"
+	sqlstateNoDataFound = "P0002" // raised by handoff_lock_instance
+	sqlstateForeignKey  = "23503"
+	sqlstateUnique      = "23505"
 )
 
 // invalidText turns PostgreSQL's refusals of text it cannot store (a NUL

@@ -158,10 +158,13 @@ func runInstanceTx[T any](ctx context.Context, s *Store, op instanceOp,
 		}
 		it.inst, it.lock = inst, &lead{sent: true}
 	} else {
-		it.lock = &lead{sql: lockInstance, args: []any{op.id, op.userID}, read: func(row pgx.Row) error {
+		// The lock raises when the instance is missing, aborting the
+		// transaction: what rides behind it (perhaps with COMMIT) must not
+		// run, even if another transaction creates the instance meanwhile.
+		it.lock = &lead{sql: lockInstanceOrRaise, args: []any{op.id, op.userID}, read: func(row pgx.Row) error {
 			var err error
-			it.inst, err = New(rowDBTX{row}).LockInstance(ctx, LockInstanceParams{ID: op.id, UserID: op.userID})
-			if isNoRows(err) {
+			it.inst, err = New(rowDBTX{row}).LockInstanceOrRaise(ctx, LockInstanceOrRaiseParams{ID: op.id, UserID: op.userID})
+			if pgCode(err) == sqlstateNoDataFound {
 				return errNoInstance
 			}
 			return err

@@ -14,6 +14,12 @@ SELECT * FROM agent_instances WHERE id = @id AND user_id = @user_id;
 -- instance are serialised, so seq order is commit order.
 SELECT * FROM agent_instances WHERE id = @id AND user_id = @user_id FOR UPDATE;
 
+-- name: LockInstanceOrRaise :one
+-- LockInstance for a lock sent in one round trip with the statements
+-- after it: no such instance is an error (no_data_found), which aborts the
+-- transaction, so nothing sent behind the lock runs without it.
+SELECT * FROM handoff_lock_instance(@id::uuid, @user_id::uuid);
+
 -- name: GetInstanceOverview :one
 SELECT * FROM instance_overview WHERE id = @id AND user_id = @user_id;
 
