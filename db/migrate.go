@@ -2,9 +2,11 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,6 +30,8 @@ type Migrator struct {
 	provider *goose.Provider
 	river    *rivermigrate.Migrator[pgx.Tx]
 	close    func() error
+	// atHead: Ready has once found the schema at head.
+	atHead atomic.Bool
 }
 
 // migrationLock is the advisory lock key of Up and Down (goose's own lock,
@@ -150,6 +154,28 @@ func (m *Migrator) AtHead(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("river migrations: %w", err)
 	}
 	return v.OK, nil
+}
+
+// Ready reports whether the database can serve this binary: it answers,
+// and its schema is at head (handoff's migrations and River's). The schema
+// is checked until it has once been at head; after that a ping answers,
+// since migrations only move forward under running servers (after
+// `handoff migrate down`, restart them). A balancer asks every second or
+// so, on every replica: one round trip each, where the schema check takes
+// several, and under load took longer than the balancer waits.
+func (m *Migrator) Ready(ctx context.Context) error {
+	if m.atHead.Load() {
+		return m.pool.Ping(ctx)
+	}
+	ok, err := m.AtHead(ctx)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return errors.New("database schema is behind the migrations")
+	}
+	m.atHead.Store(true)
+	return nil
 }
 
 // Migrate applies every pending migration on pool.

@@ -96,6 +96,37 @@ func TestAtHeadNeedsRiver(t *testing.T) {
 	}
 }
 
+// Ready: not while River's newest migration is missing; once at head, a
+// ping answers (a closed pool is not ready).
+func TestReady(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	m, err := db.NewMigrator(pool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	var newest int
+	if err := pool.QueryRow(ctx, `DELETE FROM river_migration WHERE version = (SELECT max(version) FROM river_migration)
+		RETURNING version`).Scan(&newest); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Ready(ctx); err == nil {
+		t.Fatal("ready with River's newest migration missing")
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO river_migration (line, version) VALUES ('main', $1)`, newest); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Ready(ctx); err != nil {
+		t.Fatalf("a migrated database: %v", err)
+	}
+	pool.Close()
+	if err := m.Ready(ctx); err == nil {
+		t.Fatal("ready on a closed pool")
+	}
+}
+
 // While another replica holds the migration lock, Up applies nothing,
 // neither handoff's migrations nor River's, and gives up when its context
 // ends.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -151,16 +150,10 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	db.ReportPool(pool)
 	api := httpapi.New(httpapi.Config{
 		PublicURL: cfg.publicURL, TrustedProxies: cfg.trustedProxies,
-		Store:    store,
-		Verifier: auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
-		Keys:     cfg.keys,
-		Ready: func(ctx context.Context) error {
-			atHead, err := migrator.AtHead(ctx)
-			if err == nil && !atHead {
-				err = errors.New("database schema is behind the migrations")
-			}
-			return err
-		},
+		Store:             store,
+		Verifier:          auth.NewVerifier(cfg.keys, store, auth.VerifierOptions{AllowUntracked: cfg.allowUntracked}),
+		Keys:              cfg.keys,
+		Ready:             migrator.Ready,
 		MaxConnsPerClient: cfg.maxConnsPerClient,
 		PermissionWait:    cfg.hookWait,
 		Log:               log,
