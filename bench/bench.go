@@ -5,7 +5,9 @@
 //   - Send: agents post steps (REST, or MCP log_step) as fast as they can,
 //     cycling over their share of the sessions; with PGBench, the team's
 //     reference ceiling (send-ceiling.sql) runs with pgbench on the same
-//     PostgreSQL in the same run, and the ratio is reported.
+//     PostgreSQL in the same run, and the ratio is reported; with
+//     Timeline, successes and errors per second and the recovery from a
+//     fault mid-load.
 //   - Compare: REST send, MCP log_step and the ceiling in one run.
 //   - Answer: the time from the person's answer to the waiting agent
 //     holding it.
@@ -68,6 +70,9 @@ type Options struct {
 	Think time.Duration
 	// MCP: agents use the MCP tools instead of REST (send, answer).
 	MCP bool
+	// Timeline (send): also report successes and errors per second, the
+	// first and last error and the recovery (see timeline).
+	Timeline bool
 	// PGBench (send): also run the reference ceiling with pgbench.
 	PGBench bool
 	// PGBenchClients is pgbench's client count; default 32.
@@ -174,6 +179,8 @@ func (o Options) Check(mode string) error {
 		return errors.New("--rounds must be from 1 to 20")
 	case o.PGBenchClients < 0 || o.PGBenchClients > 1000:
 		return errors.New("--pgbench-clients must be from 1 to 1000")
+	case o.Timeline && mode != ModeSend:
+		return errors.New("--timeline is for bench send (without --compare)")
 	}
 	if err := LoopbackOnly(o.URL); err != nil {
 		return err

@@ -47,11 +47,18 @@ func TestModes(t *testing.T) {
 	ctx := context.Background()
 	_, o := server(t)
 	for _, viaMCP := range []bool{false, true} {
-		o.MCP = viaMCP
+		o.MCP, o.Timeline = viaMCP, !viaMCP
 		s, err := bench.Send(ctx, o)
 		if err != nil || s["errors"] != int64(0) || s["requests"].(int) < 1 || s["sessions"] != 5 {
 			t.Fatalf("send (mcp %v): %v %v", viaMCP, s, err)
 		}
+		// The timeline (REST only here): the load's one second, no errors.
+		perS, timed := s["ok_per_s"].([]int)
+		if timed != o.Timeline || timed && (len(perS) != 1 || perS[0] > s["requests"].(int) ||
+			s["first_error_s"] != "-" || s["recovery_s"] != "-") {
+			t.Fatalf("send (timeline %v): %v", o.Timeline, s)
+		}
+		o.Timeline = false
 		a, err := bench.Answer(ctx, o)
 		if err != nil || a["answered"] != 4 || a["unanswered"] != int64(0) {
 			t.Fatalf("answer (mcp %v): %v %v", viaMCP, a, err)

@@ -2,9 +2,10 @@
 # Replicas behind HAProxy on this machine (README: "Running several
 # replicas"): one PostgreSQL, 1, 2 and 3 `handoff serve` behind
 # deploy/haproxy.cfg, REST send through the balancer for each; then, with
-# three, one replica killed (SIGKILL) mid-load: the errors clients saw and
-# the slowest send. Needs haproxy (Debian's package). Everything listens
-# on 127.0.0.1 and stops by itself.
+# three, one replica killed (SIGKILL) mid-load: the errors clients saw,
+# when (per second, the first and the last), the recovery time (as the
+# output defines it) and the slowest send. Needs haproxy (Debian's
+# package). Everything listens on 127.0.0.1 and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AGENTS=${BENCH_SEND_AGENTS:-32}
@@ -49,10 +50,12 @@ done
 # Fewer sessions, so they are all made before the kill (the load then
 # runs for 15 s and the kill comes about 5 s into it).
 echo "== 3 replicas, one killed (SIGKILL) 5 s into a 15 s load (200 sessions)"
-./bin/handoff bench send --url "http://127.0.0.1:$LB_PORT" --agents "$AGENTS" --sessions 200 --duration 15s "$@" >"$work/kill.txt" &
+./bin/handoff bench send --url "http://127.0.0.1:$LB_PORT" --agents "$AGENTS" --sessions 200 --duration 15s --timeline "$@" >"$work/kill.txt" &
 load=$!
 sleep 6
 kill -9 "${pids[1]}" 2>/dev/null
-echo "killed replica 2 at $(date +%T.%N | cut -c1-12)"
+killed=$(date +%s.%N)
 wait "$load"
-grep -E 'requests_per_s|errors|p50|p99|max' "$work/kill.txt"
+started=$(date -d "$(awk '$1 == "started_at" { print $2 }' "$work/kill.txt")" +%s.%N)
+echo "killed replica 2 $(awk -v k="$killed" -v s="$started" 'BEGIN { printf "%.2f", k - s }') s into the load"
+grep -E 'requests_per_s|error|p50|p99|max|ok_per_s|prefault|recovery' "$work/kill.txt"

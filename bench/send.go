@@ -45,6 +45,12 @@ func Send(ctx context.Context, o Options) (Result, error) {
 		"requests": s.requests, "errors": s.errors, "requests_per_s": round(s.perSecond()),
 		"p50": s.lat.pct(0.50), "p99": s.lat.pct(0.99), "max": s.lat.pct(1),
 	}
+	if r.opts.Timeline {
+		res["started_at"] = s.start.Format("2006-01-02T15:04:05.000Z07:00")
+		for k, v := range s.timeline.report(r.opts.Duration) {
+			res[k] = v
+		}
+	}
 	if r.opts.PGBench {
 		tps, err := r.ceiling(ctx)
 		if err != nil {
@@ -112,12 +118,15 @@ func (r *run) makeSessions(ctx context.Context) error {
 	})
 }
 
-// loadStats is one load's count, errors and latencies.
+// loadStats is one load's count, errors and latencies (and, with
+// Timeline, when they happened).
 type loadStats struct {
 	requests int
 	errors   int64
+	start    time.Time
 	elapsed  time.Duration
 	lat      latencies
+	timeline *timeline
 }
 
 // add sums two loads (their rates are then the overall rate).
@@ -160,6 +169,7 @@ func (r *run) sendLoad(ctx context.Context, viaMCP bool) (loadStats, error) {
 		all    latencies
 		errs   atomic.Int64
 		wg     sync.WaitGroup
+		tl     timeline
 		start  = time.Now()
 		cutoff = start.Add(o.Duration)
 	)
@@ -176,6 +186,7 @@ func (r *run) sendLoad(ctx context.Context, viaMCP bool) (loadStats, error) {
 				bodies[i] = []byte(`{"agent_instance_id":"` + inst + `","content":"step"}`)
 			}
 			var mine latencies
+			var myTimeline timeline
 			for i := 0; time.Now().Before(cutoff); i = (i + 1) % len(share) {
 				t0 := time.Now()
 				var err error
@@ -183,6 +194,9 @@ func (r *run) sendLoad(ctx context.Context, viaMCP bool) (loadStats, error) {
 					err = r.postLogStep(ctx, mcps[n], share[i], int64(i))
 				} else {
 					err = r.postStep(ctx, bodies[i])
+				}
+				if o.Timeline {
+					myTimeline.add(time.Since(start), err != nil)
 				}
 				if err != nil {
 					errs.Add(1)
@@ -195,6 +209,7 @@ func (r *run) sendLoad(ctx context.Context, viaMCP bool) (loadStats, error) {
 			}
 			mu.Lock()
 			all = append(all, mine...)
+			tl.merge(&myTimeline)
 			mu.Unlock()
 		}()
 	}
@@ -202,7 +217,7 @@ func (r *run) sendLoad(ctx context.Context, viaMCP bool) (loadStats, error) {
 	if err := ctx.Err(); err != nil {
 		return loadStats{}, err
 	}
-	return loadStats{requests: len(all), errors: errs.Load(), elapsed: time.Since(start), lat: all}, nil
+	return loadStats{requests: len(all), errors: errs.Load(), start: start, elapsed: time.Since(start), lat: all, timeline: &tl}, nil
 }
 
 var pgbenchTPS = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)

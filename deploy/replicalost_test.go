@@ -7,8 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,10 +21,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/handoffhq/handoff/client"
 	"github.com/handoffhq/handoff/internal/testserver"
+	"github.com/handoffhq/handoff/webhook"
 )
 
 // countingTransport counts what a client saw fail: transport errors and
@@ -35,28 +41,34 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return res, err
 }
 
-// hookReceiver is a webhook receiver that holds every delivery until
-// released, and records which questions were delivered (deduped by
-// webhook-id, as receivers do).
-type hookReceiver struct {
-	srv      *httptest.Server
-	release  chan struct{}
-	mu       sync.Mutex
-	seen     map[string]bool // webhook-id
-	question map[string]time.Time
-	changed  chan struct{}
+// delivery is one question webhook request the receiver got.
+type delivery struct {
+	event    string   // webhook-id
+	question string   // the question's message id
+	from     *replica // the replica that sent it (nil: not found)
+	at       time.Time
+	cut      chan struct{} // closed when its sender hung up unanswered
 }
 
-func newHookReceiver(t *testing.T) *hookReceiver {
-	h := &hookReceiver{release: make(chan struct{}), seen: map[string]bool{}, question: map[string]time.Time{},
-		changed: make(chan struct{}, 1)}
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// hookReceiver is a webhook receiver that holds every delivery until
+// released, and records which replica sent each (the owner of the
+// connection's socket) and which questions were delivered (deduped by
+// webhook-id, as receivers do).
+type hookReceiver struct {
+	srv       *httptest.Server
+	release   chan struct{}
+	mu        sync.Mutex
+	held      map[*delivery]bool
+	delivered map[string]*delivery // by webhook-id: the first answered
+	question  map[string]time.Time // when each question was delivered
+	changed   chan struct{}
+}
+
+func newHookReceiver(t *testing.T, c *cluster) *hookReceiver {
+	h := &hookReceiver{release: make(chan struct{}), held: map[*delivery]bool{}, delivered: map[string]*delivery{},
+		question: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+	h.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		select {
-		case <-h.release:
-		case <-r.Context().Done(): // the sender died or gave up
-			return
-		}
 		var ev struct {
 			Type string `json:"type"`
 			Data struct {
@@ -64,25 +76,73 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 			} `json:"data"`
 		}
 		_ = json.Unmarshal(body, &ev)
-		h.mu.Lock()
-		if id := r.Header.Get("webhook-id"); !h.seen[id] && ev.Type == "question.asked" {
-			h.seen[id] = true
-			h.question[ev.Data.MessageID] = time.Now()
-		}
-		h.mu.Unlock()
+		d := &delivery{event: r.Header.Get("webhook-id"), question: ev.Data.MessageID, at: time.Now(), cut: make(chan struct{}),
+			from: c.sender(r.RemoteAddr, h.srv.Listener.Addr().String())}
+		h.update(func() { h.held[d] = true })
 		select {
-		case h.changed <- struct{}{}:
-		default:
+		case <-h.release:
+		case <-r.Context().Done():
 		}
+		if r.Context().Err() != nil { // the sender died or gave up
+			h.update(func() { delete(h.held, d) })
+			close(d.cut)
+			return
+		}
+		h.update(func() {
+			delete(h.held, d)
+			if h.delivered[d.event] == nil && ev.Type == "question.asked" {
+				h.delivered[d.event] = d
+				h.question[d.question] = time.Now()
+			}
+		})
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	h.srv.Start()
 	t.Cleanup(h.srv.Close)
 	return h
 }
 
-// delivered reports when each of the questions was delivered (zero: not
-// yet).
-func (h *hookReceiver) delivered(questions []string) []time.Time {
+// update changes the receiver's records and tells whoever waits on
+// changed.
+func (h *hookReceiver) update(f func()) {
+	h.mu.Lock()
+	f()
+	h.mu.Unlock()
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
+}
+
+// inFlight is the deliveries held now that arrived within maxAge.
+func (h *hookReceiver) inFlight(maxAge time.Duration) []*delivery {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*delivery
+	for d := range h.held {
+		if time.Since(d.at) < maxAge {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// heldFrom is the deliveries r's held now.
+func (h *hookReceiver) heldFrom(r *replica) []*delivery {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*delivery
+	for d := range h.held {
+		if d.from == r {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// deliveredAt reports when each of the questions was delivered (zero:
+// not yet).
+func (h *hookReceiver) deliveredAt(questions []string) []time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]time.Time, len(questions))
@@ -90,6 +150,53 @@ func (h *hookReceiver) delivered(questions []string) []time.Time {
 		out[i] = h.question[q]
 	}
 	return out
+}
+
+// deliveryOf is the answered delivery of an event (nil: none yet).
+func (h *hookReceiver) deliveryOf(event string) *delivery {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.delivered[event]
+}
+
+// sender finds the replica whose process holds the TCP connection from
+// remote to local (both host:port, IPv4 loopback): the kernel's socket
+// table (/proc/net/tcp) gives the connection's inode, each process's fd
+// directory its sockets. nil when no replica holds it.
+func (c *cluster) sender(remote, local string) *replica {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return nil
+	}
+	from, to := hexPort(remote), hexPort(local)
+	var inode string
+	for _, line := range strings.Split(string(b), "\n") {
+		// sl local_address rem_address st ... uid timeout inode
+		if f := strings.Fields(line); len(f) > 9 && strings.HasSuffix(f[1], ":"+from) && strings.HasSuffix(f[2], ":"+to) {
+			inode = f[9]
+			break
+		}
+	}
+	if inode == "" || inode == "0" {
+		return nil
+	}
+	for _, r := range c.replicas {
+		dir := fmt.Sprintf("/proc/%d/fd", r.cmd.Process.Pid)
+		fds, _ := os.ReadDir(dir)
+		for _, fd := range fds {
+			if l, _ := os.Readlink(filepath.Join(dir, fd.Name())); l == "socket:["+inode+"]" {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// hexPort is an address's port as /proc/net/tcp writes it.
+func hexPort(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return fmt.Sprintf("%04X", n)
 }
 
 // mcpConnect opens an MCP session through url.
@@ -167,16 +274,17 @@ func waitersOn(r *replica) int {
 }
 
 // 16 agents sending and 8 waiting (long polls and MCP) through the
-// balancer; one replica is killed (SIGKILL) mid-load. Every acknowledged
-// message is stored, and every send, retried by the client package with
-// its Idempotency-Key through another replica, exactly once; every waiter
-// gets its answer; the question webhooks the dead replica was delivering
-// are delivered by the others.
+// balancer; one replica is killed (SIGKILL) mid-load, one that holds a
+// waiter and is delivering a question webhook. Every acknowledged message
+// is stored, and every send, retried by the client package with its
+// Idempotency-Key through another replica, exactly once; every waiter gets
+// its answer; every question webhook arrives, the one the dead replica
+// was delivering sent again by another.
 func TestReplicaLostMidLoad(t *testing.T) {
 	t.Parallel()
 	c := balancedCluster(t)
 	_, agent, person := c.user()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	counting := &countingTransport{}
 	hc := &http.Client{Transport: counting}
@@ -186,47 +294,12 @@ func TestReplicaLostMidLoad(t *testing.T) {
 		return cl
 	}
 
-	hooks := newHookReceiver(t)
-	if _, err := http.DefaultClient.Do(func() *http.Request {
-		req, _ := http.NewRequest("POST", c.lbURL+"/api/v1/webhooks", strings.NewReader(`{"url":"`+hooks.srv.URL+`","event_types":["question.asked"]}`))
-		req.Header.Set("Authorization", "Bearer "+person)
-		req.Header.Set("Content-Type", "application/json")
-		return req
-	}()); err != nil {
-		t.Fatal(err)
+	hooks := newHookReceiver(t, c)
+	if s := do(t, "POST", c.lbURL+"/api/v1/webhooks", person, `{"url":"`+hooks.srv.URL+`","event_types":["question.asked"]}`); s != http.StatusCreated {
+		t.Fatalf("create the webhook: %d", s)
 	}
 	if n := c.count(`SELECT count(*) FROM webhooks`); n != 1 {
 		t.Fatalf("%d webhooks", n)
-	}
-
-	// 8 waiters, half long-polling over REST, half over MCP.
-	type waiter struct {
-		inst, answer, got string
-		err               error
-	}
-	waiters := make([]*waiter, 8)
-	var reconnects atomic.Int64
-	var wwg sync.WaitGroup
-	for i := range waiters {
-		w := &waiter{inst: uuid.NewString(), answer: fmt.Sprintf("answer %d", i)}
-		waiters[i] = w
-		wwg.Add(1)
-		go func() {
-			defer wwg.Done()
-			q := fmt.Sprintf("question %d?", i)
-			if i%2 == 0 {
-				w.got, _, w.err = newClient(agent).Ask(ctx, client.SendParams{InstanceID: w.inst, AgentType: "rest-waiter", Content: q})
-			} else {
-				w.got, w.err = mcpWaiter(ctx, c.lbURL, agent, w.inst, q, &reconnects)
-			}
-		}()
-	}
-	// All asked (each question's webhook is now held by some replica).
-	for c.count(`SELECT count(*) FROM messages WHERE requires_user_input`) < len(waiters) {
-		if ctx.Err() != nil {
-			t.Fatal("the waiters did not ask")
-		}
-		time.Sleep(20 * time.Millisecond) // polling the database
 	}
 
 	// 16 senders, each on its own session, each send with its own key.
@@ -283,18 +356,90 @@ func TestReplicaLostMidLoad(t *testing.T) {
 	}
 	waitAcks(150)
 
-	// The replica with the most waiters dies.
-	victim := c.replicas[0]
-	for _, r := range c.replicas[1:] {
-		if waitersOn(r) > waitersOn(victim) {
-			victim = r
+	// Under that load, 8 waiters, half long-polling over REST, half over
+	// MCP; each question's webhook is then held by the replica delivering
+	// it until the receiver is released.
+	type waiter struct {
+		inst, answer, got string
+		err               error
+	}
+	waiters := make([]*waiter, 8)
+	var reconnects atomic.Int64
+	var wwg sync.WaitGroup
+	for i := range waiters {
+		w := &waiter{inst: uuid.NewString(), answer: fmt.Sprintf("answer %d", i)}
+		waiters[i] = w
+		wwg.Add(1)
+		go func() {
+			defer wwg.Done()
+			q := fmt.Sprintf("question %d?", i)
+			if i%2 == 0 {
+				w.got, _, w.err = newClient(agent).Ask(ctx, client.SendParams{InstanceID: w.inst, AgentType: "rest-waiter", Content: q})
+			} else {
+				w.got, w.err = mcpWaiter(ctx, c.lbURL, agent, w.inst, q, &reconnects)
+			}
+		}()
+	}
+
+	// The victim: a replica that holds a waiter and is delivering a
+	// question webhook, recent enough that it will not give up on it
+	// (webhook.Timeout) before the kill; of those, the one with the most
+	// waiters.
+	var (
+		victim   *replica
+		inFlight *delivery
+		waiting  int
+		unknown  int
+	)
+	pick := time.Now().Add(2 * time.Minute)
+	for victim == nil {
+		unknown = 0
+		for _, d := range hooks.inFlight(webhook.Timeout / 2) {
+			if d.from == nil {
+				unknown++
+			} else if n := waitersOn(d.from); n >= 1 && n > waiting {
+				victim, inFlight, waiting = d.from, d, n
+			}
+		}
+		if victim != nil {
+			break
+		}
+		if time.Now().After(pick) {
+			t.Fatalf("no replica held a waiter while delivering a question webhook (%d deliveries from no replica found)", unknown)
+		}
+		select {
+		case <-hooks.changed:
+		case <-time.After(50 * time.Millisecond): // the waiter gauges change without telling
 		}
 	}
-	t.Logf("killing %s, which holds %d waiters", victim.name, waitersOn(victim))
+	t.Logf("killing %s, which holds %d waiters and has been delivering question %s for %v",
+		victim.name, waiting, inFlight.question, time.Since(inFlight.at).Round(time.Millisecond))
 	before := ackCount.Load()
+	dying := hooks.heldFrom(victim)
 	killed := time.Now()
 	victim.kill(t)
+	if !slices.Contains(dying, inFlight) {
+		t.Fatalf("the delivery of question %s ended before the kill", inFlight.question)
+	}
+	// The deliveries in flight on the dead replica lose their connection
+	// (the receiver is released after, so that none of them is taken for
+	// delivered), and River still has the job running.
+	for _, d := range dying {
+		select {
+		case <-d.cut:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the delivery of question %s was not cut by %s's death", d.question, victim.name)
+		}
+	}
 	close(hooks.release)
+	var state string
+	if err := c.pool.QueryRow(ctx, `SELECT state FROM river_job WHERE args->>'event_id' = $1`, inFlight.event).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	if state != "running" {
+		t.Fatalf("the job %s was delivering is %s, not running", victim.name, state)
+	}
+
 	waitAcks(before + 300)
 	close(stop)
 	swg.Wait()
@@ -344,8 +489,10 @@ func TestReplicaLostMidLoad(t *testing.T) {
 		}
 	}
 
-	// The question webhooks, those the dead replica held among them,
-	// arrive.
+	// Every question webhook arrives, the dead replica's among them. The
+	// bound is a deadline, not a speed: River takes the dead replica's job
+	// for abandoned webhook.RescueAfter after it started, at its next
+	// rescue round (every 30 s), and retries it after a backoff.
 	var questions []string
 	qrows, err := c.pool.Query(ctx, `SELECT id::text FROM messages WHERE requires_user_input`)
 	if err != nil {
@@ -361,11 +508,11 @@ func TestReplicaLostMidLoad(t *testing.T) {
 	if len(questions) != len(waiters) {
 		t.Fatalf("%d questions for %d waiters (asked twice?)", len(questions), len(waiters))
 	}
-	deadline := time.After(2 * time.Minute)
+	deadline := time.After(time.Until(killed.Add(3 * time.Minute)))
 	var last time.Time
 	for {
 		missing := 0
-		for _, at := range hooks.delivered(questions) {
+		for _, at := range hooks.deliveredAt(questions) {
 			if at.IsZero() {
 				missing++
 			} else if at.After(last) {
@@ -378,15 +525,33 @@ func TestReplicaLostMidLoad(t *testing.T) {
 		select {
 		case <-hooks.changed:
 		case <-deadline:
-			t.Fatalf("%d question webhooks never arrived", missing)
+			t.Fatalf("%d question webhooks had not arrived 3 minutes after the kill", missing)
 		}
+	}
+	again := hooks.deliveryOf(inFlight.event)
+	if again == nil || again.from == nil || again.from == victim {
+		t.Fatalf("the webhook %s was delivering was then delivered by %v, not by another replica", victim.name, again)
+	}
+	// River records the job's end after the delivery's answer.
+	var attempt int
+	for {
+		err := c.pool.QueryRow(ctx, `SELECT attempt FROM river_job WHERE args->>'event_id' = $1 AND state = 'completed'`,
+			inFlight.event).Scan(&attempt)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, pgx.ErrNoRows) || ctx.Err() != nil {
+			t.Fatalf("the job %s was delivering is not completed: %v", victim.name, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the database
 	}
 	rescued := c.count(`SELECT count(*) FROM river_job WHERE errors::text LIKE '%Stuck job rescued%'`)
 	// Figures for the note, not assertions.
 	t.Logf("%d sends acknowledged, %d while or after the replica died; %d failed attempts retried by clients; slowest send %v",
 		len(acked), len(acked)-int(before), counting.failures.Load(), time.Duration(slowest.Load()).Round(time.Millisecond))
-	t.Logf("MCP waiters reconnected %d times; last question webhook %v after the kill; %d jobs rescued from the dead replica",
-		reconnects.Load(), last.Sub(killed).Round(time.Second), rescued)
+	t.Logf("MCP waiters reconnected %d times; %s's webhook delivered by %s %v after the kill (attempt %d); last question webhook %v after the kill; %d jobs rescued from the dead replica",
+		reconnects.Load(), victim.name, again.from.name, again.at.Sub(killed).Round(100*time.Millisecond), attempt,
+		last.Sub(killed).Round(100*time.Millisecond), rescued)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("the test ran out of time")
 	}

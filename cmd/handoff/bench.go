@@ -19,7 +19,7 @@ import (
 // it needs DATABASE_URL and JWT_PRIVATE_KEY, as the server's operator.
 
 const benchUsage = `handoff bench send|answer|waiters [--url http://127.0.0.1:8080] [--agents N] [--duration 10s]
-  [--sessions N] [--questions N] [--think 10ms] [--mcp] [--pgbench] [--compare [--rounds N]] [--ceiling FILE] [--json]`
+  [--sessions N] [--questions N] [--think 10ms] [--mcp] [--timeline] [--pgbench] [--compare [--rounds N]] [--ceiling FILE] [--json]`
 
 func benchCmd(ctx context.Context, args []string, getenv env, stdout io.Writer) error {
 	if len(args) == 0 || (args[0] != bench.ModeSend && args[0] != bench.ModeAnswer && args[0] != bench.ModeWaiters) {
@@ -46,6 +46,7 @@ func benchCmd(ctx context.Context, args []string, getenv env, stdout io.Writer) 
 	fs.IntVar(&o.Questions, "questions", 50, "questions per agent (answer)")
 	fs.DurationVar(&o.Think, "think", 10*time.Millisecond, "how long the person takes to answer (answer)")
 	fs.BoolVar(&o.MCP, "mcp", false, "agents use MCP tools instead of REST (send, answer)")
+	fs.BoolVar(&o.Timeline, "timeline", false, "also report successes and errors per second, the first and last error, and the recovery from them (send)")
 	fs.BoolVar(&o.PGBench, "pgbench", false, "also run the reference ceiling with pgbench and print the ratio (send)")
 	fs.IntVar(&o.PGBenchClients, "pgbench-clients", 32, "pgbench clients of the ceiling (send)")
 	fs.IntVar(&o.Rounds, "rounds", 3, "with --compare: rounds of REST, MCP and the ceiling, taking turns")

@@ -34,6 +34,8 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"answer", "--compare"}, "--compare is for bench send"},
 		{[]string{"waiters", "--pgbench"}, "--pgbench is for bench send"},
 		{[]string{"send", "--duration", "1h"}, "--duration must be"},
+		{[]string{"send", "--compare", "--timeline"}, "--timeline is for bench send"},
+		{[]string{"answer", "--timeline"}, "--timeline is for bench send"},
 		{[]string{"send"}, "DATABASE_URL is not set"},
 	} {
 		if code, _, stderr := cli(t, nil, append([]string{"bench"}, c.args...)...); code != exitConfig || !strings.Contains(stderr, c.want) {
@@ -66,13 +68,14 @@ func TestBenchSendCommand(t *testing.T) {
 	ts := httptest.NewServer(api)
 	t.Cleanup(ts.Close)
 
-	code, out, stderr := cli(t, kv, "bench", "send", "--url", ts.URL, "--agents", "2", "--sessions", "4", "--duration", "100ms", "--json")
+	code, out, stderr := cli(t, kv, "bench", "send", "--url", ts.URL, "--agents", "2", "--sessions", "4", "--duration", "100ms", "--timeline", "--json")
 	if code != 0 {
 		t.Fatalf("bench send: %d %s", code, stderr)
 	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(out), &m); err != nil || m["bench"] != "send" || m["via"] != "rest" ||
-		m["sessions"] != float64(4) || m["errors"] != float64(0) || m["requests"].(float64) < 1 {
+		m["sessions"] != float64(4) || m["errors"] != float64(0) || m["requests"].(float64) < 1 ||
+		m["recovery_s"] != "-" || m["ok_per_s"] == nil {
 		t.Fatalf("bench send printed %q", out)
 	}
 }
