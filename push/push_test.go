@@ -162,7 +162,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, cancel := jobs.Subscribe(river.EventKindJobCompleted)
+	done, cancel := jobs.Subscribe(river.EventKindJobCompleted, river.EventKindJobCancelled)
 	t.Cleanup(cancel)
 	if err := jobs.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -175,6 +175,19 @@ func newEnv(t *testing.T) *env {
 	// The push service is on loopback: this store lets subscriptions name it.
 	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)), db.WithJobs(jobs), db.WithWebhookPolicy(true))
 	return &env{store: store, user: dbtest.User(t, store), jobs: jobs, done: done}
+}
+
+// finished waits for a push job to the device to end (completed, or
+// cancelled: never retried).
+func (e *env) finished(t *testing.T, sub uuid.UUID) *river.Event {
+	t.Helper()
+	for ev := range e.done {
+		if strings.Contains(string(ev.Job.EncodedArgs), sub.String()) {
+			return ev
+		}
+	}
+	t.Fatal("the job events stopped")
+	return nil
 }
 
 func (e *env) subscribe(t *testing.T, ps *pushService, d device) db.PushSubscription {
@@ -290,25 +303,28 @@ func TestPermissionRequestPushed(t *testing.T) {
 	}
 }
 
-// A device its push service calls gone is deleted.
+// A device its push service calls gone (404 Not Found, 410 Gone: RFC
+// 8030 §7.3, and what push services answer for an expired subscription)
+// is deleted.
 func TestGoneSubscriptionDeleted(t *testing.T) {
-	e := newEnv(t)
-	ps := newPushService(t)
-	ps.answer(http.StatusGone)
-	sub := e.subscribe(t, ps, newDevice(t))
-	ctx := context.Background()
-	if _, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: uuid.New(), AgentType: "x",
-		Content: "Still there?", RequiresUserInput: true}); err != nil {
-		t.Fatal(err)
-	}
-	ps.next(t)
-	for ev := range e.done { // the job ends after the deletion
-		if strings.Contains(string(ev.Job.EncodedArgs), sub.ID.String()) {
-			break
-		}
-	}
-	if _, err := e.store.GetPushSubscription(ctx, e.user, sub.ID); db.ErrorCode(err) != db.ENotFound {
-		t.Fatalf("a gone subscription is still there: %v", err)
+	t.Parallel()
+	for _, status := range []int{http.StatusNotFound, http.StatusGone} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			e := newEnv(t)
+			ps := newPushService(t)
+			ps.answer(status)
+			sub := e.subscribe(t, ps, newDevice(t))
+			ctx := context.Background()
+			if _, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: uuid.New(),
+				AgentType: "x", Content: "Still there?", RequiresUserInput: true}); err != nil {
+				t.Fatal(err)
+			}
+			ps.next(t)
+			e.finished(t, sub.ID) // the job ends after the deletion
+			if _, err := e.store.GetPushSubscription(ctx, e.user, sub.ID); db.ErrorCode(err) != db.ENotFound {
+				t.Fatalf("a subscription answered %d is still there: %v", status, err)
+			}
+		})
 	}
 }
 
