@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -228,6 +229,16 @@ func verifyVAPID(t *testing.T, e *env, h http.Header, origin string) {
 	}
 }
 
+// checkTTL checks a push's TTL header (RFC 8030 §5.2): whole seconds, more
+// than none, and no more than the question can still be answered in.
+func checkTTL(t *testing.T, h http.Header, most time.Duration) {
+	t.Helper()
+	ttl, err := strconv.Atoi(h.Get("TTL"))
+	if err != nil || ttl <= 0 || ttl > int(most.Seconds()) {
+		t.Fatalf("TTL %q, want 1 to %d seconds", h.Get("TTL"), int(most.Seconds()))
+	}
+}
+
 // A question is pushed, encrypted to the device and signed; answering it
 // elsewhere sends the push that closes its notification.
 func TestQuestionPushedAndWithdrawn(t *testing.T) {
@@ -245,10 +256,11 @@ func TestQuestionPushedAndWithdrawn(t *testing.T) {
 	got := ps.next(t)
 	h := got.header
 	topic := db.PushTopic(q.MessageID)
-	if h.Get("Content-Encoding") != "aes128gcm" || h.Get("Topic") != topic || h.Get("Urgency") != "high" ||
-		h.Get("TTL") == "" || h.Get("TTL") == "0" {
+	if h.Get("Content-Encoding") != "aes128gcm" || h.Get("Topic") != topic || h.Get("Urgency") != "high" {
 		t.Fatalf("headers %v", h)
 	}
+	// A question's push is kept a day at most.
+	checkTTL(t, h, db.MaxPushTTL)
 	verifyVAPID(t, e, h, ps.URL)
 	var p db.PushPayload
 	if err := json.Unmarshal(d.decrypt(t, got.body), &p); err != nil {
@@ -291,9 +303,8 @@ func TestPermissionRequestPushed(t *testing.T) {
 		!strings.Contains(p.Body, "make deploy") {
 		t.Fatalf("payload %+v %v", p, err)
 	}
-	if ttl := got.header.Get("TTL"); ttl == "" || len(ttl) > 3 { // at most the 120 s the request waits
-		t.Fatalf("TTL %q", ttl)
-	}
+	// No longer than the request waits.
+	checkTTL(t, got.header, 2*time.Minute)
 	cancel() // the agent stops waiting: the request expires
 	<-done
 	got = ps.next(t)
