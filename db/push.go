@@ -37,6 +37,10 @@ type DeliverPushArgs struct {
 	TTL       time.Duration `json:"ttl"`
 	Urgent    bool          `json:"urgent"`
 	CreatedAt time.Time     `json:"created_at"`
+	// QuestionID is the question an ask push shows (nil on other pushes):
+	// it is sent only while the question waits (see QuestionWaits), so a
+	// retry that runs after the withdrawal does not bring it back.
+	QuestionID *uuid.UUID `json:"question_id,omitempty"`
 }
 
 // Kind names the job for River.
@@ -116,12 +120,16 @@ func (s *Store) push(ctx context.Context, t *instanceTx, userID, question uuid.U
 	if err != nil {
 		return err
 	}
+	var asks *uuid.UUID
+	if p.Type == PushAsk {
+		asks = &question
+	}
 	now := time.Now().UTC()
 	params := make([]river.InsertManyParams, len(ids))
 	for i, id := range ids {
 		params[i] = river.InsertManyParams{
 			Args: DeliverPushArgs{SubscriptionID: id, UserID: userID, Payload: raw, Topic: p.Tag, TTL: ttl.Round(time.Second),
-				Urgent: urgent, CreatedAt: now},
+				Urgent: urgent, CreatedAt: now, QuestionID: asks},
 			InsertOpts: &river.InsertOpts{MaxAttempts: MaxDeliveryAttempts},
 		}
 	}
@@ -201,6 +209,15 @@ func (s *Store) DeletePushSubscription(ctx context.Context, userID, id uuid.UUID
 		return Errorf(ENotFound, "Push subscription not found")
 	}
 	return err
+}
+
+// QuestionWaits reports whether one of the user's questions still waits
+// for the person: unanswered (a permission request undecided and not
+// expired) in a session that has not ended. An ask push is sent only
+// while it does.
+func (s *Store) QuestionWaits(ctx context.Context, userID, questionID uuid.UUID) (bool, error) {
+	waits, err := New(s.pool).QuestionWaits(ctx, QuestionWaitsParams{ID: questionID, UserID: userID})
+	return waits, wrapErr("question waits", err)
 }
 
 // VAPIDKeys returns the server's VAPID key pair (base64url: the private

@@ -2,6 +2,7 @@
 // encrypted to its device (RFC 8291, aes128gcm) and signed with the
 // server's VAPID key (RFC 8292), from durable River jobs that the store
 // enqueues in the transactions that ask questions (db.DeliverPushArgs).
+// A question's push is sent only while the question waits for an answer.
 // A device its push service calls gone (404, 410) is deleted; timeouts,
 // 429 and 5xx are retried with backoff while the push is still worth
 // sending (its TTL); endpoints follow the webhooks' target policy.
@@ -79,6 +80,18 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[db.DeliverPushArgs]) e
 	left := a.TTL - time.Since(a.CreatedAt)
 	if left <= 0 {
 		return nil // no longer worth showing
+	}
+	if a.QuestionID != nil {
+		// Answered, decided, expired or its session ended since it was
+		// asked (this may be a retry): its withdrawal may have gone out
+		// already, and this push, with the same Topic, would bring back a
+		// notification nobody can act on.
+		waits, err := w.cfg.Store.QuestionWaits(ctx, a.UserID, *a.QuestionID)
+		if err != nil {
+			return err
+		} else if !waits {
+			return nil
+		}
 	}
 	sub, err := w.cfg.Store.GetPushSubscription(ctx, a.UserID, a.SubscriptionID)
 	if db.ErrorCode(err) == db.ENotFound {

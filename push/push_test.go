@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -37,20 +38,26 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// received is one push the loopback push service got.
+// received is one push the loopback push service got, and its answer.
 type received struct {
 	header http.Header
 	body   []byte
+	status int
 }
 
 // pushService is a loopback push service answering with the given
-// statuses in turn (then 201).
+// statuses in turn (then 201). It records each push as it answers it, in
+// the order it accepts them.
 type pushService struct {
 	*httptest.Server
 	mu       sync.Mutex
 	statuses []int
+	held     *held
 	got      chan received
 }
+
+// held is a push that waits for release before it is answered.
+type held struct{ arrived, release chan struct{} }
 
 func newPushService(t *testing.T) *pushService {
 	ps := &pushService{got: make(chan received, 10)}
@@ -61,8 +68,14 @@ func newPushService(t *testing.T) *pushService {
 		if len(ps.statuses) > 0 {
 			status, ps.statuses = ps.statuses[0], ps.statuses[1:]
 		}
+		h := ps.held
+		ps.held = nil
 		ps.mu.Unlock()
-		ps.got <- received{r.Header.Clone(), b}
+		if h != nil {
+			close(h.arrived)
+			<-h.release
+		}
+		ps.got <- received{r.Header.Clone(), b, status}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(ps.Close)
@@ -75,6 +88,19 @@ func (ps *pushService) answer(statuses ...int) {
 	ps.mu.Unlock()
 }
 
+// hold makes the next push wait, unanswered, until release is called:
+// arrived is closed once it is there (its answer is the next status).
+func (ps *pushService) hold(t *testing.T) (arrived <-chan struct{}, release func()) {
+	h := &held{arrived: make(chan struct{}), release: make(chan struct{})}
+	ps.mu.Lock()
+	ps.held = h
+	ps.mu.Unlock()
+	var once sync.Once
+	release = func() { once.Do(func() { close(h.release) }) }
+	t.Cleanup(release) // before the server closes: it waits for the push
+	return h.arrived, release
+}
+
 func (ps *pushService) next(t *testing.T) received {
 	t.Helper()
 	select {
@@ -84,6 +110,19 @@ func (ps *pushService) next(t *testing.T) received {
 		t.Fatal("no push arrived")
 	}
 	return received{}
+}
+
+// rest is every push answered so far and not yet read.
+func (ps *pushService) rest() []received {
+	var out []received
+	for {
+		select {
+		case r := <-ps.got:
+			out = append(out, r)
+		default:
+			return out
+		}
+	}
 }
 
 // device is a browser's side of a subscription, with keys the test made.
@@ -142,6 +181,37 @@ func (d device) decrypt(t *testing.T, body []byte) []byte {
 	return plain[:len(plain)-1]
 }
 
+// payload decrypts a push and reads it.
+func (d device) payload(t *testing.T, r received) db.PushPayload {
+	t.Helper()
+	var p db.PushPayload
+	if err := json.Unmarshal(d.decrypt(t, r.body), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pushes lists pushes as the device sees them: type and the push
+// service's answer, in order.
+func (d device) pushes(t *testing.T, rs []received) string {
+	t.Helper()
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = fmt.Sprintf("%s %d", d.payload(t, r).Type, r.status)
+	}
+	return strings.Join(out, ", ")
+}
+
+// wait waits for c to close.
+func wait(t *testing.T, c <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(time.Minute):
+		t.Fatal("no push arrived")
+	}
+}
+
 type env struct {
 	store *db.Store
 	user  uuid.UUID
@@ -178,12 +248,15 @@ func newEnv(t *testing.T) *env {
 	return &env{store: store, user: dbtest.User(t, store), jobs: jobs, done: done}
 }
 
-// finished waits for a push job to the device to end (completed, or
-// cancelled: never retried).
-func (e *env) finished(t *testing.T, sub uuid.UUID) *river.Event {
+// finished waits for a push job of the payload type to the device to end
+// (completed, or cancelled: never retried).
+func (e *env) finished(t *testing.T, sub uuid.UUID, typ string) *river.Event {
 	t.Helper()
 	for ev := range e.done {
-		if strings.Contains(string(ev.Job.EncodedArgs), sub.String()) {
+		var a db.DeliverPushArgs
+		var p db.PushPayload
+		if json.Unmarshal(ev.Job.EncodedArgs, &a) == nil && json.Unmarshal(a.Payload, &p) == nil &&
+			a.SubscriptionID == sub && p.Type == typ {
 			return ev
 		}
 	}
@@ -282,6 +355,39 @@ func TestQuestionPushedAndWithdrawn(t *testing.T) {
 	}
 }
 
+// A push the question's push service failed is retried; but a question
+// answered in the meantime is not pushed again: its withdrawal went out
+// already, and the retry, with the same Topic, would bring the
+// notification back.
+func TestRetriedAskDroppedOnceAnswered(t *testing.T) {
+	e := newEnv(t)
+	ps := newPushService(t)
+	d := newDevice(t)
+	sub := e.subscribe(t, ps, d)
+	ps.answer(http.StatusServiceUnavailable)
+	arrived, release := ps.hold(t)
+	ctx := context.Background()
+	inst := uuid.New()
+	q, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst, AgentType: "x",
+		Content: "Deploy?", RequiresUserInput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, arrived) // the ask's first attempt is at the push service
+	if _, err := e.store.CreateUserMessage(ctx, db.CreateUserMessageParams{UserID: e.user, InstanceID: inst, Content: "Yes"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := d.payload(t, ps.next(t)); p.Type != db.PushAnswered || p.Tag != db.PushTopic(q.MessageID) {
+		t.Fatalf("withdrawal %+v", p)
+	}
+	release() // the first attempt fails (503): the job is retried
+	e.finished(t, sub.ID, db.PushAsk)
+	// The held attempt, answered 503 after the withdrawal, and no other.
+	if got := d.pushes(t, ps.rest()); got != "ask 503" {
+		t.Fatalf("after the withdrawal: %s", got)
+	}
+}
+
 // A permission request is pushed for no longer than it waits, and its
 // expiry withdraws it.
 func TestPermissionRequestPushed(t *testing.T) {
@@ -331,7 +437,7 @@ func TestGoneSubscriptionDeleted(t *testing.T) {
 				t.Fatal(err)
 			}
 			ps.next(t)
-			e.finished(t, sub.ID) // the job ends after the deletion
+			e.finished(t, sub.ID, db.PushAsk) // the job ends after the deletion
 			if _, err := e.store.GetPushSubscription(ctx, e.user, sub.ID); db.ErrorCode(err) != db.ENotFound {
 				t.Fatalf("a subscription answered %d is still there: %v", status, err)
 			}
