@@ -46,6 +46,18 @@ type DeliverPushArgs struct {
 // Kind names the job for River.
 func (DeliverPushArgs) Kind() string { return "push_delivery" }
 
+// Withdrawal is the push that closes what this ask push shows, on the
+// same device.
+func (a DeliverPushArgs) Withdrawal() (DeliverPushArgs, error) {
+	var p PushPayload
+	if err := json.Unmarshal(a.Payload, &p); err != nil {
+		return DeliverPushArgs{}, err
+	}
+	raw, err := json.Marshal(PushPayload{Type: PushAnswered, URL: p.URL, Tag: p.Tag})
+	return DeliverPushArgs{SubscriptionID: a.SubscriptionID, UserID: a.UserID, Payload: raw, Topic: a.Topic,
+		TTL: MaxPushTTL, CreatedAt: time.Now().UTC()}, err
+}
+
 // Push payload types, as the service worker reads them.
 const (
 	PushAsk      = "ask"      // show a notification

@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -248,20 +249,25 @@ func newEnv(t *testing.T) *env {
 	return &env{store: store, user: dbtest.User(t, store), jobs: jobs, done: done}
 }
 
-// finished waits for a push job of the payload type to the device to end
-// (completed, or cancelled: never retried).
-func (e *env) finished(t *testing.T, sub uuid.UUID, typ string) *river.Event {
+// finished waits for push jobs to the device to end (completed, or
+// cancelled: never retried), one of each payload type listed.
+func (e *env) finished(t *testing.T, sub uuid.UUID, types ...string) {
 	t.Helper()
-	for ev := range e.done {
-		var a db.DeliverPushArgs
-		var p db.PushPayload
-		if json.Unmarshal(ev.Job.EncodedArgs, &a) == nil && json.Unmarshal(a.Payload, &p) == nil &&
-			a.SubscriptionID == sub && p.Type == typ {
-			return ev
+	for len(types) > 0 {
+		select {
+		case ev := <-e.done:
+			var a db.DeliverPushArgs
+			var p db.PushPayload
+			if json.Unmarshal(ev.Job.EncodedArgs, &a) != nil || json.Unmarshal(a.Payload, &p) != nil || a.SubscriptionID != sub {
+				continue
+			}
+			if i := slices.Index(types, p.Type); i >= 0 {
+				types = slices.Delete(types, i, i+1)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("push jobs %v did not finish", types)
 		}
 	}
-	t.Fatal("the job events stopped")
-	return nil
 }
 
 func (e *env) subscribe(t *testing.T, ps *pushService, d device) db.PushSubscription {
@@ -355,16 +361,11 @@ func TestQuestionPushedAndWithdrawn(t *testing.T) {
 	}
 }
 
-// A push the question's push service failed is retried; but a question
-// answered in the meantime is not pushed again: its withdrawal went out
-// already, and the retry, with the same Topic, would bring the
-// notification back.
-func TestRetriedAskDroppedOnceAnswered(t *testing.T) {
-	e := newEnv(t)
-	ps := newPushService(t)
-	d := newDevice(t)
-	sub := e.subscribe(t, ps, d)
-	ps.answer(http.StatusServiceUnavailable)
+// answerWhileHeld asks a question whose first push the push service holds
+// unanswered, answers the question meanwhile, reads its withdrawal, and
+// lets the held push be answered.
+func (e *env) answerWhileHeld(t *testing.T, ps *pushService, d device) {
+	t.Helper()
 	arrived, release := ps.hold(t)
 	ctx := context.Background()
 	inst := uuid.New()
@@ -380,11 +381,38 @@ func TestRetriedAskDroppedOnceAnswered(t *testing.T) {
 	if p := d.payload(t, ps.next(t)); p.Type != db.PushAnswered || p.Tag != db.PushTopic(q.MessageID) {
 		t.Fatalf("withdrawal %+v", p)
 	}
-	release() // the first attempt fails (503): the job is retried
+	release()
+}
+
+// A push the push service failed is retried; but a question answered in
+// the meantime is not pushed again: its withdrawal went out already, and
+// the retry, with the same Topic, would bring the notification back.
+func TestRetriedAskDroppedOnceAnswered(t *testing.T) {
+	e := newEnv(t)
+	ps := newPushService(t)
+	d := newDevice(t)
+	sub := e.subscribe(t, ps, d)
+	ps.answer(http.StatusServiceUnavailable)
+	e.answerWhileHeld(t, ps, d)
 	e.finished(t, sub.ID, db.PushAsk)
 	// The held attempt, answered 503 after the withdrawal, and no other.
 	if got := d.pushes(t, ps.rest()); got != "ask 503" {
 		t.Fatalf("after the withdrawal: %s", got)
+	}
+}
+
+// A push on its way while the person answers may be accepted after the
+// withdrawal: the worker then finds the question answered and withdraws
+// it again, after it.
+func TestAskAcceptedAfterItsWithdrawalIsWithdrawnAgain(t *testing.T) {
+	e := newEnv(t)
+	ps := newPushService(t)
+	d := newDevice(t)
+	sub := e.subscribe(t, ps, d)
+	e.answerWhileHeld(t, ps, d)
+	e.finished(t, sub.ID, db.PushAsk, db.PushAnswered, db.PushAnswered)
+	if got := d.pushes(t, ps.rest()); got != "ask 201, answered 201" {
+		t.Fatalf("after the first withdrawal: %s", got)
 	}
 }
 
