@@ -21,8 +21,8 @@ import (
 // Web Push (design §12.2): a question or permission request is pushed to
 // each of the person's devices by a durable job enqueued in the
 // transaction that asks it, like a webhook; when it is answered (or
-// expires) a follow-up push with the same Topic replaces it, and the
-// page's service worker closes its notification.
+// expires, or its session ends) a follow-up push with the same Topic
+// replaces it, and the page's service worker closes its notification.
 
 // DeliverPushArgs is the durable job of one push to one device.
 type DeliverPushArgs struct {
@@ -61,7 +61,7 @@ func (a DeliverPushArgs) Withdrawal() (DeliverPushArgs, error) {
 // Push payload types, as the service worker reads them.
 const (
 	PushAsk      = "ask"      // show a notification
-	PushAnswered = "answered" // close the notification with Tag
+	PushAnswered = "answered" // close the notification with Tag (answered, expired, or its session ended)
 )
 
 // PushPayload is what the page's service worker receives.
@@ -91,31 +91,72 @@ func PushTopic(questionID uuid.UUID) string {
 // the user: a question asked or a permission requested shows a
 // notification; a question answered withdraws it.
 func (s *Store) enqueuePushes(ctx context.Context, t *instanceTx, userID uuid.UUID, data WebhookData, types []string) error {
-	p := PushPayload{URL: "/sessions/" + data.AgentInstanceID.String()}
-	var question uuid.UUID
-	ttl, urgent := MaxPushTTL, false
 	switch {
 	case slices.Contains(types, EventQuestionAsked) || slices.Contains(types, EventPermissionRequested):
 		if data.MessageID == nil {
 			return nil
 		}
-		question, urgent = *data.MessageID, true
-		p.Type, p.Title = PushAsk, "A question for you"
+		p := PushPayload{Type: PushAsk, Title: "A question for you", URL: sessionPath(data.AgentInstanceID)}
 		if data.Kind == KindPermission {
 			p.Title = "Permission request"
 		}
 		text, _ := SplitOptions(data.Content)
 		p.Body = clip(text, pushBodyLen)
+		ttl := MaxPushTTL
 		if data.expiresAt != nil {
 			ttl = min(ttl, time.Until(*data.expiresAt))
 		}
+		return s.push(ctx, t, userID, *data.MessageID, p, ttl, true)
 	case slices.Contains(types, EventQuestionAnswered) && data.QuestionID != nil:
-		question = *data.QuestionID
-		p.Type = PushAnswered
-	default:
+		return s.withdraw(ctx, t, userID, data.AgentInstanceID, *data.QuestionID)
+	}
+	return nil
+}
+
+// sessionPath is the page of a session, which a notification opens.
+func sessionPath(instanceID uuid.UUID) string { return "/sessions/" + instanceID.String() }
+
+// withdraw enqueues, for each of the user's devices, the pushes that close
+// the questions' notifications: answered, decided, expired, or their
+// session ended.
+func (s *Store) withdraw(ctx context.Context, t *instanceTx, userID, instanceID uuid.UUID, questions ...uuid.UUID) error {
+	for _, q := range questions {
+		p := PushPayload{Type: PushAnswered, URL: sessionPath(instanceID)}
+		if err := s.push(ctx, t, userID, q, p, MaxPushTTL, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withdrawWaiting withdraws the notifications of what waits on an
+// instance whose session ends (nobody can answer it any more): its open
+// permission requests and its open ordinary question. inst is the
+// instance before it ended; only a session awaiting input has any.
+func (s *Store) withdrawWaiting(ctx context.Context, t *instanceTx, inst AgentInstance) error {
+	if s.jobs == nil || inst.Status != AgentStatusAWAITINGINPUT {
 		return nil
 	}
-	return s.push(ctx, t, userID, question, p, ttl, urgent)
+	open, err := t.OpenPermissions(ctx, OpenPermissionsParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
+	if err != nil {
+		return fmt.Errorf("open requests: %w", err)
+	}
+	ids := make([]uuid.UUID, 0, len(open)+1)
+	for _, m := range open {
+		ids = append(ids, m.ID)
+	}
+	plain, err := t.OpenPlainQuestion(ctx, OpenPlainQuestionParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
+	if err != nil {
+		return fmt.Errorf("open question: %w", err)
+	}
+	if plain {
+		q, err := t.LatestPlainQuestion(ctx, LatestPlainQuestionParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
+		if err != nil {
+			return fmt.Errorf("latest question: %w", err)
+		}
+		ids = append(ids, q.ID)
+	}
+	return s.withdraw(ctx, t, inst.UserID, inst.ID, ids...)
 }
 
 // push enqueues p for each of the user's devices.

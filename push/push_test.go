@@ -29,6 +29,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -203,18 +204,20 @@ func (d device) pushes(t *testing.T, rs []received) string {
 	return strings.Join(out, ", ")
 }
 
-// wait waits for c to close.
-func wait(t *testing.T, c <-chan struct{}) {
+// wait waits for a signal on c (or for c to close).
+func wait(t *testing.T, c <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-c:
 	case <-time.After(time.Minute):
-		t.Fatal("no push arrived")
+		t.Fatal(what)
 	}
 }
 
 type env struct {
 	store *db.Store
+	pool  *pgxpool.Pool
+	hub   *db.Hub
 	user  uuid.UUID
 	jobs  *river.Client[pgx.Tx]
 	done  <-chan *river.Event
@@ -245,8 +248,9 @@ func newEnv(t *testing.T) *env {
 		_ = jobs.Stop(ctx)
 	})
 	// The push service is on loopback: this store lets subscriptions name it.
-	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)), db.WithJobs(jobs), db.WithWebhookPolicy(true))
-	return &env{store: store, user: dbtest.User(t, store), jobs: jobs, done: done}
+	hub := dbtest.Hub(t, pool)
+	store := db.NewStore(pool, db.WithHub(hub), db.WithJobs(jobs), db.WithWebhookPolicy(true))
+	return &env{store: store, pool: pool, hub: hub, user: dbtest.User(t, store), jobs: jobs, done: done}
 }
 
 // finished waits for push jobs to the device to end (completed, or
@@ -374,7 +378,7 @@ func (e *env) answerWhileHeld(t *testing.T, ps *pushService, d device) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait(t, arrived) // the ask's first attempt is at the push service
+	wait(t, arrived, "no push arrived") // the ask's first attempt is at the push service
 	if _, err := e.store.CreateUserMessage(ctx, db.CreateUserMessageParams{UserID: e.user, InstanceID: inst, Content: "Yes"}); err != nil {
 		t.Fatal(err)
 	}
@@ -445,6 +449,61 @@ func TestPermissionRequestPushed(t *testing.T) {
 	p = db.PushPayload{}
 	if err := json.Unmarshal(d.decrypt(t, got.body), &p); err != nil || p.Type != db.PushAnswered {
 		t.Fatalf("withdrawal %+v %v", p, err)
+	}
+}
+
+// Ending a session withdraws the notifications of what waits on it: its
+// question, and its permission request even when the request's waiter
+// does not (here it runs on a server that sends no pushes, as a replica
+// that died would not).
+func TestSessionEndWithdrawsWhatWaits(t *testing.T) {
+	e := newEnv(t)
+	ps := newPushService(t)
+	d := newDevice(t)
+	e.subscribe(t, ps, d)
+	ctx := context.Background()
+	inst := uuid.New()
+	q, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst, AgentType: "x",
+		Content: "Deploy?", RequiresUserInput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := d.payload(t, ps.next(t)); p.Type != db.PushAsk {
+		t.Fatalf("ask %+v", p)
+	}
+	sub, err := e.store.Watch(ctx, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	silent := db.NewStore(e.pool, db.WithHub(e.hub))
+	asked := make(chan db.PermissionResult, 1)
+	go func() {
+		res, _ := silent.RequestPermission(ctx, db.RequestPermissionParams{UserID: e.user, InstanceID: inst,
+			ToolName: "Bash", ToolInput: json.RawMessage(`{"command":"make deploy"}`)}, time.Now().Add(2*time.Minute))
+		asked <- res
+	}()
+	var open []db.Message
+	for len(open) == 0 {
+		wait(t, sub.C, "the permission request did not open")
+		if open, err = e.store.OpenPermissionRequests(ctx, e.user, inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.store.EndSession(ctx, e.user, inst); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{db.PushTopic(q.MessageID): true, db.PushTopic(open[0].ID): true}
+	for len(want) > 0 {
+		got := ps.next(t)
+		if p := d.payload(t, got); p.Type != db.PushAnswered || !want[p.Tag] || got.header.Get("Topic") != p.Tag {
+			t.Fatalf("withdrawal %+v (topic %q), want one of %v", p, got.header.Get("Topic"), want)
+		} else {
+			delete(want, p.Tag)
+		}
+	}
+	if res := <-asked; !res.Ended {
+		t.Fatalf("the request's waiter: %+v", res)
 	}
 }
 
