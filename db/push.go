@@ -274,7 +274,9 @@ func (s *Store) QuestionWaits(ctx context.Context, userID, questionID uuid.UUID)
 }
 
 // VAPIDKeys returns the server's VAPID key pair (base64url: the private
-// scalar and the uncompressed public point), making it on first use.
+// scalar and the uncompressed public point), making it if there is none
+// (serve calls it as it starts). Replicas that make one at once store the
+// first and all read it.
 func (s *Store) VAPIDKeys(ctx context.Context) (private, public string, err error) {
 	s.vapidMu.Lock()
 	defer s.vapidMu.Unlock()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/db/dbtest"
 )
 
@@ -78,5 +79,40 @@ func TestQuestionWaits(t *testing.T) {
 	}
 	if e.waits(q) {
 		t.Fatal("a question of an ended session waits")
+	}
+}
+
+// Replicas starting at once on a new database each make a VAPID key pair;
+// one is stored, and every one of them uses it.
+func TestVAPIDKeysOneForEveryReplica(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	const replicas = 4
+	type pair struct {
+		private, public string
+		err             error
+	}
+	got := make(chan pair, replicas)
+	start := make(chan struct{})
+	for range replicas {
+		go func() {
+			<-start
+			private, public, err := db.NewStore(pool).VAPIDKeys(context.Background())
+			got <- pair{private, public, err}
+		}()
+	}
+	close(start)
+	first := <-got
+	for range replicas - 1 {
+		if p := <-got; p.err != nil || first.err != nil || p != first {
+			t.Fatalf("replicas got different VAPID keys: %+v, %+v", first, p)
+		}
+	}
+	if first.private == "" || first.public == "" {
+		t.Fatalf("empty VAPID keys %+v", first)
+	}
+	var n int
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM vapid_keys").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d VAPID key pairs stored (%v)", n, err)
 	}
 }
