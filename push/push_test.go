@@ -274,6 +274,26 @@ func (e *env) finished(t *testing.T, sub uuid.UUID, types ...string) {
 	}
 }
 
+// ask sends an agent's question on inst and returns its id.
+func (e *env) ask(t *testing.T, inst uuid.UUID, content string) uuid.UUID {
+	t.Helper()
+	q, err := e.store.SendAgentMessage(context.Background(), db.SendAgentMessageParams{UserID: e.user, InstanceID: inst,
+		AgentType: "x", Content: content, RequiresUserInput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q.MessageID
+}
+
+// answer sends the person's answer on inst.
+func (e *env) answer(t *testing.T, inst uuid.UUID) {
+	t.Helper()
+	if _, err := e.store.CreateUserMessage(context.Background(), db.CreateUserMessageParams{UserID: e.user,
+		InstanceID: inst, Content: "Yes"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (e *env) subscribe(t *testing.T, ps *pushService, d device) db.PushSubscription {
 	t.Helper()
 	sub, err := e.store.AddPushSubscription(context.Background(), db.NewPushSubscription{UserID: e.user,
@@ -329,16 +349,11 @@ func TestQuestionPushedAndWithdrawn(t *testing.T) {
 	ps := newPushService(t)
 	d := newDevice(t)
 	e.subscribe(t, ps, d)
-	ctx := context.Background()
 	inst := uuid.New()
-	q, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst, AgentType: "x",
-		Content: "Deploy to production?\n\n[OPTIONS]\n1. Yes\n2. No\n[/OPTIONS]", RequiresUserInput: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := e.ask(t, inst, "Deploy to production?\n\n[OPTIONS]\n1. Yes\n2. No\n[/OPTIONS]")
 	got := ps.next(t)
 	h := got.header
-	topic := db.PushTopic(q.MessageID)
+	topic := db.PushTopic(q)
 	if h.Get("Content-Encoding") != "aes128gcm" || h.Get("Topic") != topic || h.Get("Urgency") != "high" {
 		t.Fatalf("headers %v", h)
 	}
@@ -354,9 +369,7 @@ func TestQuestionPushedAndWithdrawn(t *testing.T) {
 		t.Fatalf("payload %+v", p)
 	}
 	// Answered elsewhere (the page, another device): withdrawn.
-	if _, err := e.store.CreateUserMessage(ctx, db.CreateUserMessageParams{UserID: e.user, InstanceID: inst, Content: "Yes"}); err != nil {
-		t.Fatal(err)
-	}
+	e.answer(t, inst)
 	got = ps.next(t)
 	p = db.PushPayload{}
 	if err := json.Unmarshal(d.decrypt(t, got.body), &p); err != nil || got.header.Get("Topic") != topic ||
@@ -371,52 +384,44 @@ func TestQuestionPushedAndWithdrawn(t *testing.T) {
 func (e *env) answerWhileHeld(t *testing.T, ps *pushService, d device) {
 	t.Helper()
 	arrived, release := ps.hold(t)
-	ctx := context.Background()
 	inst := uuid.New()
-	q, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst, AgentType: "x",
-		Content: "Deploy?", RequiresUserInput: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := e.ask(t, inst, "Deploy?")
 	wait(t, arrived, "no push arrived") // the ask's first attempt is at the push service
-	if _, err := e.store.CreateUserMessage(ctx, db.CreateUserMessageParams{UserID: e.user, InstanceID: inst, Content: "Yes"}); err != nil {
-		t.Fatal(err)
-	}
-	if p := d.payload(t, ps.next(t)); p.Type != db.PushAnswered || p.Tag != db.PushTopic(q.MessageID) {
+	e.answer(t, inst)
+	if p := d.payload(t, ps.next(t)); p.Type != db.PushAnswered || p.Tag != db.PushTopic(q) {
 		t.Fatalf("withdrawal %+v", p)
 	}
 	release()
 }
 
-// A push the push service failed is retried; but a question answered in
-// the meantime is not pushed again: its withdrawal went out already, and
-// the retry, with the same Topic, would bring the notification back.
-func TestRetriedAskDroppedOnceAnswered(t *testing.T) {
-	e := newEnv(t)
-	ps := newPushService(t)
-	d := newDevice(t)
-	sub := e.subscribe(t, ps, d)
-	ps.answer(http.StatusServiceUnavailable)
-	e.answerWhileHeld(t, ps, d)
-	e.finished(t, sub.ID, db.PushAsk)
-	// The held attempt, answered 503 after the withdrawal, and no other.
-	if got := d.pushes(t, ps.rest()); got != "ask 503" {
-		t.Fatalf("after the withdrawal: %s", got)
-	}
-}
-
-// A push on its way while the person answers may be accepted after the
-// withdrawal: the worker then finds the question answered and withdraws
-// it again, after it.
-func TestAskAcceptedAfterItsWithdrawalIsWithdrawnAgain(t *testing.T) {
-	e := newEnv(t)
-	ps := newPushService(t)
-	d := newDevice(t)
-	sub := e.subscribe(t, ps, d)
-	e.answerWhileHeld(t, ps, d)
-	e.finished(t, sub.ID, db.PushAsk, db.PushAnswered, db.PushAnswered)
-	if got := d.pushes(t, ps.rest()); got != "ask 201, answered 201" {
-		t.Fatalf("after the first withdrawal: %s", got)
+// A question answered while its push is on its way is not left showing.
+// A push the push service failed is retried; but not once the question
+// is answered: its withdrawal went out already, and the retry, with the
+// same Topic, would bring the notification back. A push accepted after
+// the withdrawal is withdrawn again, after it.
+func TestAskAnsweredOnItsWay(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		status int      // the push service's answer to the held ask
+		jobs   []string // the push jobs that end
+		after  string   // the pushes after the first withdrawal
+	}{
+		{"retried", http.StatusServiceUnavailable, []string{db.PushAsk}, "ask 503"},
+		{"accepted", http.StatusCreated, []string{db.PushAsk, db.PushAnswered, db.PushAnswered}, "ask 201, answered 201"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			ps := newPushService(t)
+			d := newDevice(t)
+			sub := e.subscribe(t, ps, d)
+			ps.answer(tc.status)
+			e.answerWhileHeld(t, ps, d)
+			e.finished(t, sub.ID, tc.jobs...)
+			if got := d.pushes(t, ps.rest()); got != tc.after {
+				t.Fatalf("after the withdrawal: %s, want %s", got, tc.after)
+			}
+		})
 	}
 }
 
@@ -463,11 +468,7 @@ func TestSessionEndWithdrawsWhatWaits(t *testing.T) {
 	e.subscribe(t, ps, d)
 	ctx := context.Background()
 	inst := uuid.New()
-	q, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst, AgentType: "x",
-		Content: "Deploy?", RequiresUserInput: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := e.ask(t, inst, "Deploy?")
 	if p := d.payload(t, ps.next(t)); p.Type != db.PushAsk {
 		t.Fatalf("ask %+v", p)
 	}
@@ -493,7 +494,7 @@ func TestSessionEndWithdrawsWhatWaits(t *testing.T) {
 	if _, err := e.store.EndSession(ctx, e.user, inst); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{db.PushTopic(q.MessageID): true, db.PushTopic(open[0].ID): true}
+	want := map[string]bool{db.PushTopic(q): true, db.PushTopic(open[0].ID): true}
 	for len(want) > 0 {
 		got := ps.next(t)
 		if p := d.payload(t, got); p.Type != db.PushAnswered || !want[p.Tag] || got.header.Get("Topic") != p.Tag {
@@ -518,14 +519,10 @@ func TestGoneSubscriptionDeleted(t *testing.T) {
 			ps := newPushService(t)
 			ps.answer(status)
 			sub := e.subscribe(t, ps, newDevice(t))
-			ctx := context.Background()
-			if _, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: uuid.New(),
-				AgentType: "x", Content: "Still there?", RequiresUserInput: true}); err != nil {
-				t.Fatal(err)
-			}
+			e.ask(t, uuid.New(), "Still there?")
 			ps.next(t)
 			e.finished(t, sub.ID, db.PushAsk) // the job ends after the deletion
-			if _, err := e.store.GetPushSubscription(ctx, e.user, sub.ID); db.ErrorCode(err) != db.ENotFound {
+			if _, err := e.store.GetPushSubscription(context.Background(), e.user, sub.ID); db.ErrorCode(err) != db.ENotFound {
 				t.Fatalf("a subscription answered %d is still there: %v", status, err)
 			}
 		})
