@@ -331,8 +331,7 @@ func (s *Store) setDecision(ctx context.Context, t *instanceTx, inst AgentInstan
 		return err
 	}
 	// The devices that show the request close it.
-	return s.push(ctx, t, inst.UserID, req.ID, PushPayload{Type: PushAnswered, URL: "/sessions/" + inst.ID.String()},
-		MaxPushTTL, false)
+	return s.withdraw(ctx, t, inst.UserID, inst.ID, req.ID)
 }
 
 // stillWaiting reports whether a question of the instance waits for the

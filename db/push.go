@@ -21,8 +21,8 @@ import (
 // Web Push (design §12.2): a question or permission request is pushed to
 // each of the person's devices by a durable job enqueued in the
 // transaction that asks it, like a webhook; when it is answered (or
-// expires) a follow-up push with the same Topic replaces it, and the
-// page's service worker closes its notification.
+// expires, or its session ends) a follow-up push with the same Topic
+// replaces it, and the page's service worker closes its notification.
 
 // DeliverPushArgs is the durable job of one push to one device.
 type DeliverPushArgs struct {
@@ -37,15 +37,31 @@ type DeliverPushArgs struct {
 	TTL       time.Duration `json:"ttl"`
 	Urgent    bool          `json:"urgent"`
 	CreatedAt time.Time     `json:"created_at"`
+	// QuestionID is the question an ask push shows (nil on other pushes):
+	// it is sent only while the question waits (see QuestionWaits), so a
+	// retry that runs after the withdrawal does not bring it back.
+	QuestionID *uuid.UUID `json:"question_id,omitempty"`
 }
 
 // Kind names the job for River.
 func (DeliverPushArgs) Kind() string { return "push_delivery" }
 
+// Withdrawal is the push that closes what this ask push shows, on the
+// same device.
+func (a DeliverPushArgs) Withdrawal() (DeliverPushArgs, error) {
+	var p PushPayload
+	if err := json.Unmarshal(a.Payload, &p); err != nil {
+		return DeliverPushArgs{}, err
+	}
+	raw, err := json.Marshal(PushPayload{Type: PushAnswered, URL: p.URL, Tag: p.Tag})
+	return DeliverPushArgs{SubscriptionID: a.SubscriptionID, UserID: a.UserID, Payload: raw, Topic: a.Topic,
+		TTL: MaxPushTTL, CreatedAt: time.Now().UTC()}, err
+}
+
 // Push payload types, as the service worker reads them.
 const (
 	PushAsk      = "ask"      // show a notification
-	PushAnswered = "answered" // close the notification with Tag
+	PushAnswered = "answered" // close the notification with Tag (answered, expired, or its session ended)
 )
 
 // PushPayload is what the page's service worker receives.
@@ -75,31 +91,72 @@ func PushTopic(questionID uuid.UUID) string {
 // the user: a question asked or a permission requested shows a
 // notification; a question answered withdraws it.
 func (s *Store) enqueuePushes(ctx context.Context, t *instanceTx, userID uuid.UUID, data WebhookData, types []string) error {
-	p := PushPayload{URL: "/sessions/" + data.AgentInstanceID.String()}
-	var question uuid.UUID
-	ttl, urgent := MaxPushTTL, false
 	switch {
 	case slices.Contains(types, EventQuestionAsked) || slices.Contains(types, EventPermissionRequested):
 		if data.MessageID == nil {
 			return nil
 		}
-		question, urgent = *data.MessageID, true
-		p.Type, p.Title = PushAsk, "A question for you"
+		p := PushPayload{Type: PushAsk, Title: "A question for you", URL: sessionPath(data.AgentInstanceID)}
 		if data.Kind == KindPermission {
 			p.Title = "Permission request"
 		}
 		text, _ := SplitOptions(data.Content)
 		p.Body = clip(text, pushBodyLen)
+		ttl := MaxPushTTL
 		if data.expiresAt != nil {
 			ttl = min(ttl, time.Until(*data.expiresAt))
 		}
+		return s.push(ctx, t, userID, *data.MessageID, p, ttl, true)
 	case slices.Contains(types, EventQuestionAnswered) && data.QuestionID != nil:
-		question = *data.QuestionID
-		p.Type = PushAnswered
-	default:
+		return s.withdraw(ctx, t, userID, data.AgentInstanceID, *data.QuestionID)
+	}
+	return nil
+}
+
+// sessionPath is the page of a session, which a notification opens.
+func sessionPath(instanceID uuid.UUID) string { return "/sessions/" + instanceID.String() }
+
+// withdraw enqueues, for each of the user's devices, the pushes that close
+// the questions' notifications: answered, decided, expired, or their
+// session ended.
+func (s *Store) withdraw(ctx context.Context, t *instanceTx, userID, instanceID uuid.UUID, questions ...uuid.UUID) error {
+	for _, q := range questions {
+		p := PushPayload{Type: PushAnswered, URL: sessionPath(instanceID)}
+		if err := s.push(ctx, t, userID, q, p, MaxPushTTL, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withdrawWaiting withdraws the notifications of what waits on an
+// instance whose session ends (nobody can answer it any more): its open
+// permission requests and its open ordinary question. inst is the
+// instance before it ended; only a session awaiting input has any.
+func (s *Store) withdrawWaiting(ctx context.Context, t *instanceTx, inst AgentInstance) error {
+	if s.jobs == nil || inst.Status != AgentStatusAWAITINGINPUT {
 		return nil
 	}
-	return s.push(ctx, t, userID, question, p, ttl, urgent)
+	open, err := t.OpenPermissions(ctx, OpenPermissionsParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
+	if err != nil {
+		return fmt.Errorf("open requests: %w", err)
+	}
+	ids := make([]uuid.UUID, 0, len(open)+1)
+	for _, m := range open {
+		ids = append(ids, m.ID)
+	}
+	plain, err := t.OpenPlainQuestion(ctx, OpenPlainQuestionParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
+	if err != nil {
+		return fmt.Errorf("open question: %w", err)
+	}
+	if plain {
+		q, err := t.LatestPlainQuestion(ctx, LatestPlainQuestionParams{AgentInstanceID: inst.ID, UserID: inst.UserID})
+		if err != nil {
+			return fmt.Errorf("latest question: %w", err)
+		}
+		ids = append(ids, q.ID)
+	}
+	return s.withdraw(ctx, t, inst.UserID, inst.ID, ids...)
 }
 
 // push enqueues p for each of the user's devices.
@@ -116,12 +173,16 @@ func (s *Store) push(ctx context.Context, t *instanceTx, userID, question uuid.U
 	if err != nil {
 		return err
 	}
+	var asks *uuid.UUID
+	if p.Type == PushAsk {
+		asks = &question
+	}
 	now := time.Now().UTC()
 	params := make([]river.InsertManyParams, len(ids))
 	for i, id := range ids {
 		params[i] = river.InsertManyParams{
 			Args: DeliverPushArgs{SubscriptionID: id, UserID: userID, Payload: raw, Topic: p.Tag, TTL: ttl.Round(time.Second),
-				Urgent: urgent, CreatedAt: now},
+				Urgent: urgent, CreatedAt: now, QuestionID: asks},
 			InsertOpts: &river.InsertOpts{MaxAttempts: MaxDeliveryAttempts},
 		}
 	}
@@ -203,8 +264,19 @@ func (s *Store) DeletePushSubscription(ctx context.Context, userID, id uuid.UUID
 	return err
 }
 
+// QuestionWaits reports whether one of the user's questions still waits
+// for the person: unanswered (a permission request undecided and not
+// expired) in a session that has not ended. An ask push is sent only
+// while it does.
+func (s *Store) QuestionWaits(ctx context.Context, userID, questionID uuid.UUID) (bool, error) {
+	waits, err := New(s.pool).QuestionWaits(ctx, QuestionWaitsParams{ID: questionID, UserID: userID})
+	return waits, wrapErr("question waits", err)
+}
+
 // VAPIDKeys returns the server's VAPID key pair (base64url: the private
-// scalar and the uncompressed public point), making it on first use.
+// scalar and the uncompressed public point), making it if there is none
+// (serve calls it as it starts). Replicas that make one at once store the
+// first and all read it.
 func (s *Store) VAPIDKeys(ctx context.Context) (private, public string, err error) {
 	s.vapidMu.Lock()
 	defer s.vapidMu.Unlock()

@@ -141,6 +141,40 @@ func (q *Queries) PushSubscriptionIDs(ctx context.Context, userID uuid.UUID) ([]
 	return items, nil
 }
 
+const questionWaits = `-- name: QuestionWaits :one
+SELECT EXISTS (
+    SELECT FROM messages q
+    JOIN agent_instances i ON i.id = q.agent_instance_id AND i.user_id = q.user_id
+    WHERE q.id = $1 AND q.user_id = $2
+        AND q.sender_type = 'AGENT' AND q.requires_user_input
+        AND i.status <> 'COMPLETED'
+        AND CASE WHEN q.kind = 'permission' THEN q.decision IS NULL AND q.expires_at > now()
+                 WHEN q.kind IS NULL THEN NOT EXISTS (
+                     SELECT FROM messages u
+                     WHERE u.agent_instance_id = q.agent_instance_id AND u.user_id = q.user_id
+                         AND u.kind IS NULL AND u.seq > q.seq
+                         AND (u.reply_to IS NULL OR u.reply_to = q.id))
+                 ELSE false END
+) AS waits
+`
+
+type QuestionWaitsParams struct {
+	ID     uuid.UUID `json:"id"`
+	UserID uuid.UUID `json:"user_id"`
+}
+
+// Whether a question still waits for the person, so a push may show it:
+// its session has not ended, and it is a permission request that nobody
+// decided and that has not expired, or an ordinary question nothing moved
+// on from (as OpenPlainQuestion: no later message but requests,
+// decisions, hook records and answers to other questions).
+func (q *Queries) QuestionWaits(ctx context.Context, arg QuestionWaitsParams) (bool, error) {
+	row := q.db.QueryRow(ctx, questionWaits, arg.ID, arg.UserID)
+	var waits bool
+	err := row.Scan(&waits)
+	return waits, err
+}
+
 const upsertPushSubscription = `-- name: UpsertPushSubscription :one
 INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, name)
 VALUES ($1, $2, $3, $4, $5)

@@ -60,6 +60,9 @@ func (s *Store) EndSession(ctx context.Context, userID, instanceID uuid.UUID) (E
 			if err := recordEvent(ctx, t.Queries, inst, EventStatus, nil); err != nil {
 				return EndSessionResult{}, err
 			}
+			if err := s.withdrawWaiting(ctx, t, before); err != nil {
+				return EndSessionResult{}, err
+			}
 			return EndSessionResult{InstanceID: inst.ID, FinalStatus: inst.Status}, s.enqueueWebhooks(ctx, t, userID,
 				WebhookData{AgentInstanceID: inst.ID, Status: string(inst.Status)}, EventSessionEnded)
 		})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -80,6 +81,43 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	// And the document is served.
 	if r := a.call("GET", "/openapi.json", "", ""); r.status != 200 || r.json(t)["openapi"] != "3.1.0" {
 		t.Fatalf("/openapi.json: %d", r.status)
+	}
+}
+
+// Every API route the README names (`GET /api/v1/x`, or `POST`/`GET /api/v1/x`
+// for several methods) is one that openapi.json documents, so the README
+// sends nobody to a route that does not exist. Path parameters match
+// whatever their names.
+func TestREADMENamesOnlyRealRoutes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	param := regexp.MustCompile(`\{[^}]*\}`)
+	documented := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented[strings.ToUpper(method)+" "+param.ReplaceAllString(path, "{}")] = true
+		}
+	}
+	methods := `GET|POST|PUT|PATCH|DELETE`
+	mention := regexp.MustCompile("((?:`(?:" + methods + ")`/)*)`(" + methods + `)\s+(/api/[^\x60\s?\[]*)`)
+	found := 0
+	for _, m := range mention.FindAllStringSubmatch(string(readme), -1) {
+		path := param.ReplaceAllString(m[3], "{}")
+		for _, method := range append(strings.Split(strings.ReplaceAll(m[1], "`", ""), "/"), m[2]) {
+			if method == "" {
+				continue
+			}
+			found++
+			if !documented[method+" "+path] {
+				t.Errorf("the README names %s %s, which openapi.json does not document", method, m[3])
+			}
+		}
+	}
+	if found < 20 {
+		t.Fatalf("only %d route mentions found in the README: the pattern no longer reads it", found)
 	}
 }
 

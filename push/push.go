@@ -2,6 +2,8 @@
 // encrypted to its device (RFC 8291, aes128gcm) and signed with the
 // server's VAPID key (RFC 8292), from durable River jobs that the store
 // enqueues in the transactions that ask questions (db.DeliverPushArgs).
+// A question's push is sent only while the question waits for an answer
+// (and withdrawn again if it was answered while the push was on its way).
 // A device its push service calls gone (404, 410) is deleted; timeouts,
 // 429 and 5xx are retried with backoff while the push is still worth
 // sending (its TTL); endpoints follow the webhooks' target policy.
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	webpush "github.com/SherClockHolmes/webpush-go"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/handoffhq/handoff/db"
@@ -80,6 +83,18 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[db.DeliverPushArgs]) e
 	if left <= 0 {
 		return nil // no longer worth showing
 	}
+	if a.QuestionID != nil {
+		// Answered, decided, expired or its session ended since it was
+		// asked (this may be a retry): its withdrawal may have gone out
+		// already, and this push, with the same Topic, would bring back a
+		// notification nobody can act on.
+		waits, err := w.cfg.Store.QuestionWaits(ctx, a.UserID, *a.QuestionID)
+		if err != nil {
+			return err
+		} else if !waits {
+			return nil
+		}
+	}
 	sub, err := w.cfg.Store.GetPushSubscription(ctx, a.UserID, a.SubscriptionID)
 	if db.ErrorCode(err) == db.ENotFound {
 		return nil // the device was removed
@@ -106,6 +121,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[db.DeliverPushArgs]) e
 	}
 	switch {
 	case err == nil && status/100 == 2:
+		w.recheck(ctx, a)
 		return nil
 	case err == nil && (status == http.StatusNotFound || status == http.StatusGone):
 		// The device unsubscribed or expired: never send to it again.
@@ -123,4 +139,25 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[db.DeliverPushArgs]) e
 		return err
 	}
 	return fmt.Errorf("push service answered %d", status)
+}
+
+// recheck follows an accepted ask push: if its question stopped waiting
+// while the push was on its way, the withdrawal may have reached the push
+// service before it, so the withdrawal is queued again, to come after.
+// The ask went out whatever happens here: a failure is only logged.
+func (w *Worker) recheck(ctx context.Context, a db.DeliverPushArgs) {
+	if a.QuestionID == nil {
+		return
+	}
+	waits, err := w.cfg.Store.QuestionWaits(ctx, a.UserID, *a.QuestionID)
+	if err == nil && !waits {
+		var again db.DeliverPushArgs
+		if again, err = a.Withdrawal(); err == nil {
+			_, err = river.ClientFromContext[pgx.Tx](ctx).Insert(ctx, again,
+				&river.InsertOpts{MaxAttempts: db.MaxDeliveryAttempts})
+		}
+	}
+	if err != nil {
+		w.cfg.Log.Warn("re-checking a pushed question failed", "subscription", a.SubscriptionID, "err", err)
+	}
 }

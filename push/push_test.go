@@ -13,11 +13,14 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +29,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -36,20 +40,26 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// received is one push the loopback push service got.
+// received is one push the loopback push service got, and its answer.
 type received struct {
 	header http.Header
 	body   []byte
+	status int
 }
 
 // pushService is a loopback push service answering with the given
-// statuses in turn (then 201).
+// statuses in turn (then 201). It records each push as it answers it, in
+// the order it accepts them.
 type pushService struct {
 	*httptest.Server
 	mu       sync.Mutex
 	statuses []int
+	held     *held
 	got      chan received
 }
+
+// held is a push that waits for release before it is answered.
+type held struct{ arrived, release chan struct{} }
 
 func newPushService(t *testing.T) *pushService {
 	ps := &pushService{got: make(chan received, 10)}
@@ -60,8 +70,14 @@ func newPushService(t *testing.T) *pushService {
 		if len(ps.statuses) > 0 {
 			status, ps.statuses = ps.statuses[0], ps.statuses[1:]
 		}
+		h := ps.held
+		ps.held = nil
 		ps.mu.Unlock()
-		ps.got <- received{r.Header.Clone(), b}
+		if h != nil {
+			close(h.arrived)
+			<-h.release
+		}
+		ps.got <- received{r.Header.Clone(), b, status}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(ps.Close)
@@ -74,6 +90,19 @@ func (ps *pushService) answer(statuses ...int) {
 	ps.mu.Unlock()
 }
 
+// hold makes the next push wait, unanswered, until release is called:
+// arrived is closed once it is there (its answer is the next status).
+func (ps *pushService) hold(t *testing.T) (arrived <-chan struct{}, release func()) {
+	h := &held{arrived: make(chan struct{}), release: make(chan struct{})}
+	ps.mu.Lock()
+	ps.held = h
+	ps.mu.Unlock()
+	var once sync.Once
+	release = func() { once.Do(func() { close(h.release) }) }
+	t.Cleanup(release) // before the server closes: it waits for the push
+	return h.arrived, release
+}
+
 func (ps *pushService) next(t *testing.T) received {
 	t.Helper()
 	select {
@@ -83,6 +112,19 @@ func (ps *pushService) next(t *testing.T) received {
 		t.Fatal("no push arrived")
 	}
 	return received{}
+}
+
+// rest is every push answered so far and not yet read.
+func (ps *pushService) rest() []received {
+	var out []received
+	for {
+		select {
+		case r := <-ps.got:
+			out = append(out, r)
+		default:
+			return out
+		}
+	}
 }
 
 // device is a browser's side of a subscription, with keys the test made.
@@ -141,8 +183,41 @@ func (d device) decrypt(t *testing.T, body []byte) []byte {
 	return plain[:len(plain)-1]
 }
 
+// payload decrypts a push and reads it.
+func (d device) payload(t *testing.T, r received) db.PushPayload {
+	t.Helper()
+	var p db.PushPayload
+	if err := json.Unmarshal(d.decrypt(t, r.body), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pushes lists pushes as the device sees them: type and the push
+// service's answer, in order.
+func (d device) pushes(t *testing.T, rs []received) string {
+	t.Helper()
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = fmt.Sprintf("%s %d", d.payload(t, r).Type, r.status)
+	}
+	return strings.Join(out, ", ")
+}
+
+// wait waits for a signal on c (or for c to close).
+func wait(t *testing.T, c <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(time.Minute):
+		t.Fatal(what)
+	}
+}
+
 type env struct {
 	store *db.Store
+	pool  *pgxpool.Pool
+	hub   *db.Hub
 	user  uuid.UUID
 	jobs  *river.Client[pgx.Tx]
 	done  <-chan *river.Event
@@ -162,7 +237,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, cancel := jobs.Subscribe(river.EventKindJobCompleted)
+	done, cancel := jobs.Subscribe(river.EventKindJobCompleted, river.EventKindJobCancelled)
 	t.Cleanup(cancel)
 	if err := jobs.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -173,8 +248,50 @@ func newEnv(t *testing.T) *env {
 		_ = jobs.Stop(ctx)
 	})
 	// The push service is on loopback: this store lets subscriptions name it.
-	store := db.NewStore(pool, db.WithHub(dbtest.Hub(t, pool)), db.WithJobs(jobs), db.WithWebhookPolicy(true))
-	return &env{store: store, user: dbtest.User(t, store), jobs: jobs, done: done}
+	hub := dbtest.Hub(t, pool)
+	store := db.NewStore(pool, db.WithHub(hub), db.WithJobs(jobs), db.WithWebhookPolicy(true))
+	return &env{store: store, pool: pool, hub: hub, user: dbtest.User(t, store), jobs: jobs, done: done}
+}
+
+// finished waits for push jobs to the device to end (completed, or
+// cancelled: never retried), one of each payload type listed.
+func (e *env) finished(t *testing.T, sub uuid.UUID, types ...string) {
+	t.Helper()
+	for len(types) > 0 {
+		select {
+		case ev := <-e.done:
+			var a db.DeliverPushArgs
+			var p db.PushPayload
+			if json.Unmarshal(ev.Job.EncodedArgs, &a) != nil || json.Unmarshal(a.Payload, &p) != nil || a.SubscriptionID != sub {
+				continue
+			}
+			if i := slices.Index(types, p.Type); i >= 0 {
+				types = slices.Delete(types, i, i+1)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("push jobs %v did not finish", types)
+		}
+	}
+}
+
+// ask sends an agent's question on inst and returns its id.
+func (e *env) ask(t *testing.T, inst uuid.UUID, content string) uuid.UUID {
+	t.Helper()
+	q, err := e.store.SendAgentMessage(context.Background(), db.SendAgentMessageParams{UserID: e.user, InstanceID: inst,
+		AgentType: "x", Content: content, RequiresUserInput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q.MessageID
+}
+
+// answer sends the person's answer on inst.
+func (e *env) answer(t *testing.T, inst uuid.UUID) {
+	t.Helper()
+	if _, err := e.store.CreateUserMessage(context.Background(), db.CreateUserMessageParams{UserID: e.user,
+		InstanceID: inst, Content: "Yes"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *env) subscribe(t *testing.T, ps *pushService, d device) db.PushSubscription {
@@ -215,6 +332,16 @@ func verifyVAPID(t *testing.T, e *env, h http.Header, origin string) {
 	}
 }
 
+// checkTTL checks a push's TTL header (RFC 8030 §5.2): whole seconds, more
+// than none, and no more than the question can still be answered in.
+func checkTTL(t *testing.T, h http.Header, most time.Duration) {
+	t.Helper()
+	ttl, err := strconv.Atoi(h.Get("TTL"))
+	if err != nil || ttl <= 0 || ttl > int(most.Seconds()) {
+		t.Fatalf("TTL %q, want 1 to %d seconds", h.Get("TTL"), int(most.Seconds()))
+	}
+}
+
 // A question is pushed, encrypted to the device and signed; answering it
 // elsewhere sends the push that closes its notification.
 func TestQuestionPushedAndWithdrawn(t *testing.T) {
@@ -222,20 +349,16 @@ func TestQuestionPushedAndWithdrawn(t *testing.T) {
 	ps := newPushService(t)
 	d := newDevice(t)
 	e.subscribe(t, ps, d)
-	ctx := context.Background()
 	inst := uuid.New()
-	q, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: inst, AgentType: "x",
-		Content: "Deploy to production?\n\n[OPTIONS]\n1. Yes\n2. No\n[/OPTIONS]", RequiresUserInput: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := e.ask(t, inst, "Deploy to production?\n\n[OPTIONS]\n1. Yes\n2. No\n[/OPTIONS]")
 	got := ps.next(t)
 	h := got.header
-	topic := db.PushTopic(q.MessageID)
-	if h.Get("Content-Encoding") != "aes128gcm" || h.Get("Topic") != topic || h.Get("Urgency") != "high" ||
-		h.Get("TTL") == "" || h.Get("TTL") == "0" {
+	topic := db.PushTopic(q)
+	if h.Get("Content-Encoding") != "aes128gcm" || h.Get("Topic") != topic || h.Get("Urgency") != "high" {
 		t.Fatalf("headers %v", h)
 	}
+	// A question's push is kept a day at most.
+	checkTTL(t, h, db.MaxPushTTL)
 	verifyVAPID(t, e, h, ps.URL)
 	var p db.PushPayload
 	if err := json.Unmarshal(d.decrypt(t, got.body), &p); err != nil {
@@ -246,14 +369,59 @@ func TestQuestionPushedAndWithdrawn(t *testing.T) {
 		t.Fatalf("payload %+v", p)
 	}
 	// Answered elsewhere (the page, another device): withdrawn.
-	if _, err := e.store.CreateUserMessage(ctx, db.CreateUserMessageParams{UserID: e.user, InstanceID: inst, Content: "Yes"}); err != nil {
-		t.Fatal(err)
-	}
+	e.answer(t, inst)
 	got = ps.next(t)
 	p = db.PushPayload{}
 	if err := json.Unmarshal(d.decrypt(t, got.body), &p); err != nil || got.header.Get("Topic") != topic ||
 		p.Type != db.PushAnswered || p.Tag != topic {
 		t.Fatalf("withdrawal %+v %v (topic %q)", p, err, got.header.Get("Topic"))
+	}
+}
+
+// answerWhileHeld asks a question whose first push the push service holds
+// unanswered, answers the question meanwhile, reads its withdrawal, and
+// lets the held push be answered.
+func (e *env) answerWhileHeld(t *testing.T, ps *pushService, d device) {
+	t.Helper()
+	arrived, release := ps.hold(t)
+	inst := uuid.New()
+	q := e.ask(t, inst, "Deploy?")
+	wait(t, arrived, "no push arrived") // the ask's first attempt is at the push service
+	e.answer(t, inst)
+	if p := d.payload(t, ps.next(t)); p.Type != db.PushAnswered || p.Tag != db.PushTopic(q) {
+		t.Fatalf("withdrawal %+v", p)
+	}
+	release()
+}
+
+// A question answered while its push is on its way is not left showing.
+// A push the push service failed is retried; but not once the question
+// is answered: its withdrawal went out already, and the retry, with the
+// same Topic, would bring the notification back. A push accepted after
+// the withdrawal is withdrawn again, after it.
+func TestAskAnsweredOnItsWay(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		status int      // the push service's answer to the held ask
+		jobs   []string // the push jobs that end
+		after  string   // the pushes after the first withdrawal
+	}{
+		{"retried", http.StatusServiceUnavailable, []string{db.PushAsk}, "ask 503"},
+		{"accepted", http.StatusCreated, []string{db.PushAsk, db.PushAnswered, db.PushAnswered}, "ask 201, answered 201"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			ps := newPushService(t)
+			d := newDevice(t)
+			sub := e.subscribe(t, ps, d)
+			ps.answer(tc.status)
+			e.answerWhileHeld(t, ps, d)
+			e.finished(t, sub.ID, tc.jobs...)
+			if got := d.pushes(t, ps.rest()); got != tc.after {
+				t.Fatalf("after the withdrawal: %s, want %s", got, tc.after)
+			}
+		})
 	}
 }
 
@@ -278,9 +446,8 @@ func TestPermissionRequestPushed(t *testing.T) {
 		!strings.Contains(p.Body, "make deploy") {
 		t.Fatalf("payload %+v %v", p, err)
 	}
-	if ttl := got.header.Get("TTL"); ttl == "" || len(ttl) > 3 { // at most the 120 s the request waits
-		t.Fatalf("TTL %q", ttl)
-	}
+	// No longer than the request waits.
+	checkTTL(t, got.header, 2*time.Minute)
 	cancel() // the agent stops waiting: the request expires
 	<-done
 	got = ps.next(t)
@@ -290,25 +457,75 @@ func TestPermissionRequestPushed(t *testing.T) {
 	}
 }
 
-// A device its push service calls gone is deleted.
-func TestGoneSubscriptionDeleted(t *testing.T) {
+// Ending a session withdraws the notifications of what waits on it: its
+// question, and its permission request even when the request's waiter
+// does not (here it runs on a server that sends no pushes, as a replica
+// that died would not).
+func TestSessionEndWithdrawsWhatWaits(t *testing.T) {
 	e := newEnv(t)
 	ps := newPushService(t)
-	ps.answer(http.StatusGone)
-	sub := e.subscribe(t, ps, newDevice(t))
+	d := newDevice(t)
+	e.subscribe(t, ps, d)
 	ctx := context.Background()
-	if _, err := e.store.SendAgentMessage(ctx, db.SendAgentMessageParams{UserID: e.user, InstanceID: uuid.New(), AgentType: "x",
-		Content: "Still there?", RequiresUserInput: true}); err != nil {
+	inst := uuid.New()
+	q := e.ask(t, inst, "Deploy?")
+	if p := d.payload(t, ps.next(t)); p.Type != db.PushAsk {
+		t.Fatalf("ask %+v", p)
+	}
+	sub, err := e.store.Watch(ctx, inst)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ps.next(t)
-	for ev := range e.done { // the job ends after the deletion
-		if strings.Contains(string(ev.Job.EncodedArgs), sub.ID.String()) {
-			break
+	defer sub.Close()
+	silent := db.NewStore(e.pool, db.WithHub(e.hub))
+	asked := make(chan db.PermissionResult, 1)
+	go func() {
+		res, _ := silent.RequestPermission(ctx, db.RequestPermissionParams{UserID: e.user, InstanceID: inst,
+			ToolName: "Bash", ToolInput: json.RawMessage(`{"command":"make deploy"}`)}, time.Now().Add(2*time.Minute))
+		asked <- res
+	}()
+	var open []db.Message
+	for len(open) == 0 {
+		wait(t, sub.C, "the permission request did not open")
+		if open, err = e.store.OpenPermissionRequests(ctx, e.user, inst); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if _, err := e.store.GetPushSubscription(ctx, e.user, sub.ID); db.ErrorCode(err) != db.ENotFound {
-		t.Fatalf("a gone subscription is still there: %v", err)
+	if _, err := e.store.EndSession(ctx, e.user, inst); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{db.PushTopic(q): true, db.PushTopic(open[0].ID): true}
+	for len(want) > 0 {
+		got := ps.next(t)
+		if p := d.payload(t, got); p.Type != db.PushAnswered || !want[p.Tag] || got.header.Get("Topic") != p.Tag {
+			t.Fatalf("withdrawal %+v (topic %q), want one of %v", p, got.header.Get("Topic"), want)
+		} else {
+			delete(want, p.Tag)
+		}
+	}
+	if res := <-asked; !res.Ended {
+		t.Fatalf("the request's waiter: %+v", res)
+	}
+}
+
+// A device its push service calls gone (404 Not Found, 410 Gone: RFC
+// 8030 §7.3, and what push services answer for an expired subscription)
+// is deleted.
+func TestGoneSubscriptionDeleted(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusNotFound, http.StatusGone} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			e := newEnv(t)
+			ps := newPushService(t)
+			ps.answer(status)
+			sub := e.subscribe(t, ps, newDevice(t))
+			e.ask(t, uuid.New(), "Still there?")
+			ps.next(t)
+			e.finished(t, sub.ID, db.PushAsk) // the job ends after the deletion
+			if _, err := e.store.GetPushSubscription(context.Background(), e.user, sub.ID); db.ErrorCode(err) != db.ENotFound {
+				t.Fatalf("a subscription answered %d is still there: %v", status, err)
+			}
+		})
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/handoffhq/handoff/db/dbtest"
 )
@@ -227,6 +228,25 @@ func TestOperatorFlowAndGracefulShutdown(t *testing.T) {
 	}
 	keyID := strings.Fields(lines[1])[0]
 
+	// The VAPID key pair is made as serve starts, before any push route
+	// asks for it.
+	vapidKeys := func() int {
+		t.Helper()
+		conn, err := pgx.Connect(context.Background(), kv["DATABASE_URL"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var n int
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM vapid_keys").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := vapidKeys(); n != 0 {
+		t.Fatalf("%d VAPID key pairs before the first start", n)
+	}
+
 	// Serve on a free port; learn the address from the log.
 	kv["PORT"] = "0"
 	ctx, stop := context.WithCancel(context.Background())
@@ -250,6 +270,9 @@ func TestOperatorFlowAndGracefulShutdown(t *testing.T) {
 		t.Fatal("serve exited without listening")
 	}
 	go func() { _, _ = io.Copy(io.Discard, logR) }()
+	if n := vapidKeys(); n != 1 {
+		t.Fatalf("%d VAPID key pairs once serve listens, want 1", n)
+	}
 
 	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/auth/verify", nil)
 	req.Header.Set("Authorization", "Bearer "+token)

@@ -147,6 +147,12 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 		return err
 	}
 	store := db.NewStore(pool, db.WithHub(hub), db.WithJobs(jobs), db.WithWebhookPolicy(cfg.webhookAllowPrivate))
+	// The VAPID key pair is made on the first start, like the JWT keys,
+	// not on a first push: every replica starting at once reads the one
+	// that won.
+	if _, _, err := store.VAPIDKeys(ctx); err != nil {
+		return err
+	}
 	db.ReportPool(pool)
 	api := httpapi.New(httpapi.Config{
 		PublicURL: cfg.publicURL, TrustedProxies: cfg.trustedProxies,

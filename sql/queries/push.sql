@@ -25,3 +25,24 @@ ON CONFLICT (singleton) DO NOTHING;
 
 -- name: GetVAPIDKeys :one
 SELECT private_key, public_key FROM vapid_keys WHERE singleton;
+
+-- name: QuestionWaits :one
+-- Whether a question still waits for the person, so a push may show it:
+-- its session has not ended, and it is a permission request that nobody
+-- decided and that has not expired, or an ordinary question nothing moved
+-- on from (as OpenPlainQuestion: no later message but requests,
+-- decisions, hook records and answers to other questions).
+SELECT EXISTS (
+    SELECT FROM messages q
+    JOIN agent_instances i ON i.id = q.agent_instance_id AND i.user_id = q.user_id
+    WHERE q.id = @id AND q.user_id = @user_id
+        AND q.sender_type = 'AGENT' AND q.requires_user_input
+        AND i.status <> 'COMPLETED'
+        AND CASE WHEN q.kind = 'permission' THEN q.decision IS NULL AND q.expires_at > now()
+                 WHEN q.kind IS NULL THEN NOT EXISTS (
+                     SELECT FROM messages u
+                     WHERE u.agent_instance_id = q.agent_instance_id AND u.user_id = q.user_id
+                         AND u.kind IS NULL AND u.seq > q.seq
+                         AND (u.reply_to IS NULL OR u.reply_to = q.id))
+                 ELSE false END
+) AS waits;
