@@ -54,18 +54,11 @@ func init() {
 	}
 }
 
-// brief is a question in a list: its text without Omnara's options block
-// or code fences.
+// brief is a message in a list: the words its Markdown shows, without
+// Omnara's options block (no **, code fences or table rules).
 func brief(content string) string {
 	text, _ := db.SplitOptions(content)
-	lines := strings.Split(text, "\n")
-	kept := lines[:0]
-	for _, l := range lines {
-		if !strings.HasPrefix(strings.TrimSpace(l), "```") {
-			kept = append(kept, l)
-		}
-	}
-	return strings.Join(kept, "\n")
+	return plainText(text)
 }
 
 func ago(t time.Time) string {
