@@ -39,7 +39,17 @@
   // page hands the subscription to the server (with its form token).
   function setUpPush() {
     var button = document.getElementById("notify");
-    if (!button || !("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+    if (!button) return;
+    // No Web Push: on an iPhone, that is Safari until the page is added
+    // to the Home Screen and opened from there. Say how, rather than
+    // offer nothing.
+    if (!("PushManager" in window)) {
+      var standalone = navigator.standalone === true || window.matchMedia("(display-mode: standalone)").matches;
+      var hint = document.getElementById("push-hint");
+      if (hint && !standalone) hint.hidden = false;
+      return;
+    }
+    if (!("serviceWorker" in navigator) || !("Notification" in window)) return;
     navigator.serviceWorker.register("/sw.js").then(function (reg) {
       return reg.pushManager.getSubscription();
     }).then(function (sub) {
