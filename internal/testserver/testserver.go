@@ -10,13 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/handoffhq/handoff/auth"
 	"github.com/handoffhq/handoff/db"
@@ -87,7 +83,8 @@ func New(t testing.TB, opts Options) *Server {
 		pool = p
 	}
 	if opts.Webhooks {
-		opts.StoreOptions = append(opts.StoreOptions, db.WithJobs(deliveries(t, pool)), db.WithWebhookPolicy(true))
+		opts.StoreOptions = append(opts.StoreOptions, db.WithJobs(dbtest.RunJobs(t, pool, webhook.Workers(
+			webhook.NewWorker(webhook.Config{Store: db.NewStore(pool), AllowPrivate: true, Log: slog.New(slog.DiscardHandler)})))), db.WithWebhookPolicy(true))
 	}
 	store := db.NewStore(pool, append([]db.Option{db.WithHub(dbtest.Hub(t, pool))}, opts.StoreOptions...)...)
 	keys := Keys(t)
@@ -115,30 +112,6 @@ func New(t testing.TB, opts Options) *Server {
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return &Server{URL: ts.URL, TS: ts, API: api, Pool: pool, Store: store, Keys: keys, MCP: mh, t: t}
-}
-
-// deliveries runs a webhook delivery worker on pool until t ends, and
-// returns its River client (for the store to enqueue with).
-func deliveries(t testing.TB, pool *pgxpool.Pool) *river.Client[pgx.Tx] {
-	t.Helper()
-	quiet := slog.New(slog.DiscardHandler)
-	w := webhook.NewWorker(webhook.Config{Store: db.NewStore(pool), AllowPrivate: true, Log: quiet})
-	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}, Workers: webhook.Workers(w),
-		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, Logger: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jobs.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = jobs.Stop(ctx)
-	})
-	return jobs
 }
 
 // User makes a user.
