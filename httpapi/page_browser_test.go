@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/handoffhq/handoff/auth"
+	"github.com/handoffhq/handoff/httpapi"
 	"github.com/handoffhq/handoff/internal/testserver"
 	"github.com/handoffhq/handoff/webhook"
 )
@@ -271,4 +273,35 @@ func TestBrowserPushHint(t *testing.T) {
 	if eval[bool](t, ctx, `navigator.standalone !== true || getComputedStyle(document.getElementById("push-hint")).display !== "none"`) {
 		t.Fatal("the hint shows in the page opened from the Home Screen")
 	}
+}
+
+// A page the person leaves closes its event stream: kept open in the
+// browser's back/forward cache, six pages' streams would take every
+// connection the browser opens to the server, and the next page would
+// not load. A page the person comes back to shows what happened meanwhile.
+func TestBrowserLeavesNoStreamOpen(t *testing.T) {
+	exe := chromium(t)
+	t.Parallel()
+	// No heartbeat while the test runs: one would evict a cached page, and
+	// free its connection, by itself.
+	a := apiWith(t, testserver.Options{HTTP: httpapi.Config{Heartbeat: time.Hour}})
+	sessions := make([]string, 4)
+	for i := range sessions {
+		sessions[i] = uuid.NewString()
+		a.agentSays(map[string]any{"agent_instance_id": sessions[i], "agent_type": "Codex", "content": fmt.Sprintf("step %d", i)})
+	}
+	_, run := newBrowser(t, exe, 390, 844)
+	run("sign in", chromedp.Navigate(a.ts.URL+"/#token="+a.tokenFor(a.user, auth.ScopeUser)), chromedp.WaitVisible(`//h1[text()="Sessions"]`))
+	for round := range 2 {
+		for i, id := range sessions {
+			run(fmt.Sprintf("round %d, session %d", round, i), chromedp.Navigate(a.ts.URL+"/sessions/"+id),
+				chromedp.WaitVisible(fmt.Sprintf(`//div[contains(@class, "text") and contains(., "step %d")]`, i)),
+				chromedp.Navigate(a.ts.URL+"/"), chromedp.WaitVisible(`//h1[text()="Sessions"]`))
+		}
+	}
+	run("open a session", chromedp.Navigate(a.ts.URL+"/sessions/"+sessions[0]), chromedp.WaitVisible(`//div[contains(@class, "text") and contains(., "step 0")]`),
+		chromedp.Navigate(a.ts.URL+"/"), chromedp.WaitVisible(`//h1[text()="Sessions"]`))
+	a.agentSays(map[string]any{"agent_instance_id": sessions[0], "content": "said while you were away"})
+	run("come back to it", chromedp.NavigateBack(),
+		chromedp.WaitVisible(`//div[contains(@class, "text") and contains(., "said while you were away")]`))
 }

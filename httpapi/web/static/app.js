@@ -240,6 +240,12 @@
     setStatus(ev.status);
   }
   ["message", "status", "instance"].forEach(function (k) { es.addEventListener(k, handle); });
+  // Leaving the page closes its stream: a page kept in the back/forward
+  // cache would hold its connection, and a browser opens only six to one
+  // server, so a few pages later every load would wait. Back on the page,
+  // it loads again, as things are now.
+  window.addEventListener("pagehide", function () { es.close(); });
+  window.addEventListener("pageshow", function (e) { if (e.persisted) location.reload(); });
   // A lost connection is said, not mistaken for a quiet agent; when it is
   // back, the page resyncs (redraws from the server).
   var lost = false;
