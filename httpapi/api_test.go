@@ -45,8 +45,11 @@ func newAPI(t *testing.T) *api {
 
 // newBenchAPI is newAPI for any testing.TB (benchmarks do not run in
 // parallel).
-func newBenchAPI(t testing.TB) *api {
-	srv := testserver.New(t, testserver.Options{})
+func newBenchAPI(t testing.TB) *api { return apiWith(t, testserver.Options{}) }
+
+// apiWith is a server started with opts, with a user and an agent key.
+func apiWith(t testing.TB, opts testserver.Options) *api {
+	srv := testserver.New(t, opts)
 	a := &api{srv: srv.API, t: t, ts: srv.TS, pool: srv.Pool, store: srv.Store, keys: srv.Keys, server: srv}
 	a.user, a.token = a.newUser()
 	return a

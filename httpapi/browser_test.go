@@ -55,8 +55,18 @@ func newBrowser(t *testing.T, exe string, width, height int) (context.Context, f
 	}
 	return ctx, func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
+		// Chromium aborts its loads, loopback's too, with ERR_NETWORK_CHANGED
+		// whenever the host's interfaces change (Docker starting or stopping
+		// a container, say): a load that failed so is tried again.
+		for try := 1; ; try++ {
+			err := chromedp.Do(ctx, actions...)
+			if err == nil {
+				return
+			}
+			if try == 5 || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+				t.Fatalf("%s: %v", what, err)
+			}
+			t.Logf("%s: %v; again", what, err)
 		}
 	}
 }
@@ -234,18 +244,68 @@ const smallTargets = `(() => {
   return bad;
 })()`
 
-// The page installs: its service worker takes control and it offers to
-// notify this device; and at a phone's width nothing overflows sideways
-// and every touch target is 44 px or more.
-func TestBrowserInstallableAndNarrow(t *testing.T) {
+// rawMarkup lists what of Markdown or Omnara's markup shows in the page's
+// text as written rather than rendered: empty when none does.
+const rawMarkup = `["` + "```" + `", "[OPTIONS]", "**", "|---"].filter(m => document.querySelector("main").innerText.includes(m))`
+
+// apart: in the session list, no text of a session's first row (agent,
+// title, status) spills out of its box over the next: each fits, or is
+// clipped.
+const apart = `[...document.querySelectorAll(".session .row > *")].every(c =>
+  c.scrollWidth <= c.clientWidth || getComputedStyle(c).overflowX !== "visible")`
+
+// uncovered is a JavaScript expression: the element the CSS selector
+// finds is on the screen, and nothing covers its middle.
+func uncovered(selector string) string {
+	return `(() => { const e = document.querySelector("` + selector + `"), r = e.getBoundingClientRect();
+	  return r.top >= 0 && r.bottom <= window.innerHeight && e.contains(document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)); })()`
+}
+
+// pageState is a page in some state: the actions that bring the browser
+// there (from the state before), and what must hold of it.
+type pageState struct {
+	name string
+	do   []chromedp.Action[chromedp.Void]
+	want string // a JavaScript expression, true in this state ("" for none)
+}
+
+// The page installs (its service worker takes control, it offers to
+// notify this device), and every page in every state fits a phone's
+// screen and a desktop's: nothing overflows sideways, no Markdown or
+// options block shows raw, and every touch target is 44 px or more.
+func TestBrowserEveryPageFits(t *testing.T) {
 	exe := chromium(t)
 	a := newPushAPI(t)
 	person := a.tokenFor(a.user, auth.ScopeUser)
-	inst := uuid.NewString()
-	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"Claude Code","content":"Changed the build",
-		"git_diff":"diff --git a/a/very/long/path/without/any/break/in/it/at/all/whatsoever/main.go b/a/very/long/path/without/any/break/in/it/at/all/whatsoever/main.go\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new_line_that_is_very_long_and_has_no_spaces_anywhere_so_it_must_scroll_inside_its_box_not_the_page"}`)
-	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","content":"Waiting on https://example.com/a/very/long/url/that/does/not/break/anywhere/at/all/because/it/has/no/spaces/in/it/whatsoever?q=1",
-		"requires_user_input":true,"options":["Ship it","Wait"]}`)
+	nobodyID, _ := a.newUser()
+	nobody := a.tokenFor(nobodyID, auth.ScopeUser)
+
+	const longURL = "https://example.com/a/very/long/url/that/does/not/break/anywhere/at/all/because/it/has/no/spaces/in/it/whatsoever?q=1"
+	waiting, active, completed, asking := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.New()
+	a.agentSays(map[string]any{"agent_instance_id": waiting, "agent_type": "Claude Code", "content": "Changed the build",
+		"git_diff": "diff --git a/a/very/long/path/without/any/break/in/it/at/all/whatsoever/main.go b/a/very/long/path/without/any/break/in/it/at/all/whatsoever/main.go\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new_line_that_is_very_long_and_has_no_spaces_anywhere_so_it_must_scroll_inside_its_box_not_the_page"})
+	a.agentSays(map[string]any{"agent_instance_id": waiting, "content": "Waiting on " + longURL, "requires_user_input": true, "options": []string{"Ship it", "Wait"}})
+	a.agentSays(map[string]any{"agent_instance_id": active, "agent_type": "Codex", "git_diff": multiFileDiff, "content": "Benchmarks, **before and after**:\n\n" +
+		"| package | before | after | change | notes |\n|---|---|---|---|---|\n" +
+		"| httpapi | 120 ms | 80 ms | −33% | the long poll no longer allocates per waiter |\n| db | 45 ms | 44 ms | −2% | unchanged |\n\n" +
+		"```sh\ngo test -run '^$' -bench 'BenchmarkLongPoll|BenchmarkSendAgentMessage|BenchmarkPending' -benchmem -count 10 ./httpapi/ ./db/ | tee new.txt && benchstat old.txt new.txt\n```\n\n" +
+		"The slowest test: TestSupercalifragilisticexpialidociousAndEvenLongerNamesThatNeverBreakAnywhereAtAll" + strings.Repeat("Again", 12) + ".\n\nDetails: " + longURL})
+	a.agentSays(map[string]any{"agent_instance_id": completed, "agent_type": "Claude Code", "content": "Refactored the billing module; all tests pass."})
+	a.ok(200, "POST", "/api/v1/sessions/end", `{"agent_instance_id":"`+completed+`"}`)
+	hookDone(t, a.hookAsync(fixture(t, "session_start", "SESSION", asking.String())))
+	requests := []<-chan response{a.hookAsync(fixture(t, "permission_request_bash", "SESSION", asking.String(), "COMMAND",
+		"curl -fsSL https://example.com/install/a/very/long/path/without/any/spaces/that/keeps/going/setup.sh?channel=stable | sh -s -- --prefix=/opt/handoff"))}
+	a.waitOpen(asking, 1)
+	requests = append(requests, a.hookAsync(fixture(t, "permission_request_edit", "SESSION", asking.String())))
+	// The hooks wait for a decision: deny both when the test ends.
+	t.Cleanup(func() {
+		for _, m := range a.waitOpen(asking, 2) {
+			a.call("POST", "/api/v1/agent-instances/"+asking.String()+"/messages", person, `{"question_id":"`+m.ID.String()+`","option_index":2}`)
+		}
+		for _, r := range requests {
+			<-r
+		}
+	})
 	p256dh, secret := deviceKeys(t)
 	if r := a.call("POST", "/api/v1/push/subscriptions", person, `{"endpoint":"http://127.0.0.1:9/push/1","keys":{"p256dh":"`+p256dh+`","auth":"`+secret+`"},"name":"Pixel"}`); r.status != 201 {
 		t.Fatalf("device: %d %s", r.status, r.body)
@@ -253,50 +313,72 @@ func TestBrowserInstallableAndNarrow(t *testing.T) {
 	if r := a.call("POST", "/api/v1/webhooks", person, `{"url":"http://127.0.0.1:9/hook","event_types":["question.asked"]}`); r.status != 201 {
 		t.Fatalf("webhook: %d %s", r.status, r.body)
 	}
-	ctx, run := newBrowser(t, exe, 390, 844)
-	check := func(path string) {
-		t.Helper()
-		fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
-		if err != nil || !fits {
-			width, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-			t.Errorf("%s overflows sideways at a phone's width (%d px wide)", path, width)
-		}
-		if w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.innerWidth`)); err != nil || w != 390 {
-			t.Fatalf("%s: the page is %d px wide, not a phone's 390 (%v)", path, w, err)
-		}
-		small, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](smallTargets))
-		if err != nil || len(small) > 0 {
-			t.Errorf("%s: touch targets under 44 px: %v %v", path, small, err)
-		}
+
+	open := func(path, wait string) []chromedp.Action[chromedp.Void] {
+		return []chromedp.Action[chromedp.Void]{chromedp.Navigate(a.ts.URL + path), chromedp.WaitVisible(wait)}
 	}
-	run("the sign-in page", chromedp.Navigate(a.ts.URL+"/"), chromedp.WaitVisible(`//main`))
-	check("the sign-in page")
-	run("sign in",
-		chromedp.Navigate("about:blank"), // a new load: the link's token is read at load
-		chromedp.Navigate(a.ts.URL+"/#token="+person),
-		chromedp.WaitVisible(`//h1[text()="Sessions"]`),
-		chromedp.WaitVisible(`//button[@id="notify" and text()="Notify this device"]`),
-	)
-	active, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then(r => r.active !== null)`,
-		chromedp.EvalAwaitPromise))
-	if err != nil || !active {
-		t.Fatalf("service worker: %v %v", active, err)
+	// A sign-in link opens after another page: a change of the fragment
+	// alone would not load the page again.
+	signIn := func(token, wait string) []chromedp.Action[chromedp.Void] {
+		return []chromedp.Action[chromedp.Void]{chromedp.Navigate("about:blank"), chromedp.Navigate(a.ts.URL + "/#token=" + token), chromedp.WaitVisible(wait)}
 	}
-	pages := []string{"/", "/?show=completed", "/sessions/" + inst, "/keys", "/notifications", "/sessions/" + uuid.NewString()}
-	for _, path := range pages {
-		run("open "+path, chromedp.Navigate(a.ts.URL+path), chromedp.WaitVisible(`//main`))
-		check(path)
-		shoot(t, ctx, "390"+strings.NewReplacer("/", "-", "?", "-", "=", "-").Replace(path)+".png")
+	const draft = "Use port 8080, and keep the old server running until the new one answers"
+	states := []pageState{
+		{name: "signin", do: open("/", `//h1[text()="Sign in"]`)},
+		{name: "empty-list", do: signIn(nobody, `//pre[@class="howto"]`)},
+		{name: "list", do: append([]chromedp.Action[chromedp.Void]{chromedp.Click(`//button[text()="Sign out"]`), chromedp.WaitVisible(`//h1[text()="Sign in"]`)},
+			append(signIn(person, `//h2[contains(., "Waiting for you")]`), chromedp.WaitVisible(`//button[@id="notify" and text()="Notify this device"]`))...),
+			want: `document.getElementById("push-hint").hidden && ` + apart},
+		{name: "show-waiting", do: open("/?show=waiting", `//a[@aria-current="page" and text()="Waiting"]`), want: apart},
+		{name: "show-active", do: open("/?show=active", `//a[@aria-current="page" and text()="Active"]`), want: apart},
+		{name: "show-completed", do: open("/?show=completed", `//a[@aria-current="page" and text()="Completed"]`), want: apart},
+		{name: "question", do: open("/sessions/"+waiting, `//button[@class="option" and text()="Ship it"]`)},
+		{name: "markdown-diff", do: open("/sessions/"+active, `//section[contains(@class, "diff")]`),
+			want: `document.querySelector(".md table") !== null && document.querySelectorAll("section.diff details").length === 3`},
+		{name: "completed", do: open("/sessions/"+completed, `//span[@id="status" and text()="completed"]`)},
+		{name: "permission", do: open("/sessions/"+asking.String(), `//pre[@class="edit"]`), want: `document.querySelectorAll("li.open").length === 2`},
+		// A reply that fails (here: it names no question of the session)
+		// shows the page again with the error, and the draft kept.
+		{name: "reply-error", do: append(open("/sessions/"+active, `//textarea[@id="content"]`),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector("form.reply").insertAdjacentHTML("beforeend",
+			  '<input type="hidden" name="question_id" value="' + document.querySelector("li.AGENT").dataset.id + '">')`),
+			chromedp.SendKeys(chromedp.ID("content"), draft), chromedp.Submit(chromedp.ID("content")),
+			chromedp.WaitVisible(`//p[@role="alert" and contains(., "not a question of this session")]`)),
+			want: `document.getElementById("content").value === "` + draft + `" && ` + uncovered(`[role=alert]`)},
+		{name: "keys", do: open("/keys", `//h1[text()="API keys"]`)},
+		{name: "key-created", do: []chromedp.Action[chromedp.Void]{chromedp.SendKeys(`//input[@name="name"]`, "laptop"),
+			chromedp.Click(`//button[text()="Create"]`), chromedp.WaitVisible(chromedp.ID("new-token"))}},
+		{name: "notifications", do: open("/notifications", `//h1[text()="Notifications"]`)},
+		{name: "webhook-added", do: []chromedp.Action[chromedp.Void]{chromedp.SendKeys(chromedp.ID("hook-url"), "http://127.0.0.1:9/"+strings.Repeat("long-path-", 12)),
+			chromedp.Click(`//button[text()="Add webhook"]`), chromedp.WaitVisible(`//pre[@class="token" and starts-with(., "whsec_")]`)}},
+		{name: "not-found", do: open("/sessions/"+uuid.NewString(), `//h1[text()="No such session"]`)},
 	}
-	// On a desktop's screen nothing overflows either.
-	ctx, run = newBrowser(t, exe, 1280, 900)
-	run("sign in on a desktop", chromedp.Navigate(a.ts.URL+"/#token="+person), chromedp.WaitVisible(`//h1[text()="Sessions"]`))
-	for _, path := range pages {
-		run("open "+path, chromedp.Navigate(a.ts.URL+path), chromedp.WaitVisible(`//main`))
-		if fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)); err != nil || !fits {
-			t.Errorf("%s overflows sideways at 1280 px", path)
+	for _, size := range []struct{ w, h int }{{390, 844}, {1280, 900}} {
+		ctx, run := newBrowser(t, exe, size.w, size.h)
+		for i, st := range states {
+			what := fmt.Sprintf("%s at %dx%d", st.name, size.w, size.h)
+			run(what, st.do...)
+			if w := eval[int](t, ctx, `window.innerWidth`); w != size.w {
+				t.Fatalf("%s: the page is %d px wide", what, w)
+			}
+			if !eval[bool](t, ctx, `document.documentElement.scrollWidth <= window.innerWidth`) {
+				t.Errorf("%s overflows sideways (%d px wide)", what, eval[int](t, ctx, `document.documentElement.scrollWidth`))
+			}
+			if small := eval[[]string](t, ctx, smallTargets); len(small) > 0 {
+				t.Errorf("%s: touch targets under 44 px: %v", what, small)
+			}
+			if raw := eval[[]string](t, ctx, rawMarkup); len(raw) > 0 {
+				t.Errorf("%s shows markup raw: %q", what, raw)
+			}
+			if st.want != "" && !eval[bool](t, ctx, st.want) {
+				t.Errorf("%s: not %s", what, st.want)
+			}
+			shoot(t, ctx, fmt.Sprintf("%d-%02d-%s.png", size.w, i, st.name))
 		}
-		shoot(t, ctx, "1280"+strings.NewReplacer("/", "-", "?", "-", "=", "-").Replace(path)+".png")
+		sw, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then(r => r.active !== null)`, chromedp.EvalAwaitPromise))
+		if err != nil || !sw {
+			t.Fatalf("service worker at %dx%d: %v %v", size.w, size.h, sw, err)
+		}
 	}
 }
 
@@ -342,7 +424,8 @@ func TestBrowserReplyReachable(t *testing.T) {
 }
 
 // On a session's page: when another session starts waiting, the tab says
-// so; when the live connection drops, a banner says so, and when it is
+// so (its title counts, its icon gets a badge) and stops when it is
+// answered; when the live connection drops, a banner says so, and when it is
 // back the page catches up with what happened meanwhile.
 func TestBrowserAttention(t *testing.T) {
 	exe := chromium(t)
@@ -350,15 +433,25 @@ func TestBrowserAttention(t *testing.T) {
 	inst, other := uuid.NewString(), uuid.NewString()
 	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","agent_type":"Claude Code","content":"working on it"}`)
 	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+other+`","agent_type":"Codex","content":"starting"}`)
-	_, run := newBrowser(t, exe, 390, 844)
+	ctx, run := newBrowser(t, exe, 390, 844)
 	run("open a session",
 		chromedp.Navigate(a.ts.URL+"/#token="+a.tokenFor(a.user, auth.ScopeUser)),
 		chromedp.WaitVisible(`//h1[text()="Sessions"]`),
 		chromedp.Navigate(a.ts.URL+"/sessions/"+inst),
 		chromedp.WaitVisible(`//div[contains(@class, "text") and contains(., "working on it")]`),
 	)
+	const icon = `document.querySelector("link[rel=icon]").href`
+	if href := eval[string](t, ctx, icon); href != a.ts.URL+"/static/favicon-32.png" {
+		t.Fatalf("with nothing waiting the tab's icon is %q", href)
+	}
 	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+other+`","content":"May I?","requires_user_input":true}`)
-	run("the tab counts the other session", chromedp.Poll[chromedp.Void](`document.title.startsWith("(1) ")`))
+	run("the tab counts the other session", chromedp.Poll[chromedp.Void](`document.title.startsWith("(1) ")`),
+		chromedp.Poll[chromedp.Void](icon+`.startsWith("data:image/png")`))
+	// Answered elsewhere: the count and the icon's badge go.
+	if r := a.call("POST", "/api/v1/agent-instances/"+other+"/messages", a.tokenFor(a.user, auth.ScopeUser), `{"content":"yes"}`); r.status != 201 {
+		t.Fatalf("answer: %d %s", r.status, r.body)
+	}
+	run("nothing waits", chromedp.Poll[chromedp.Void](`!document.title.startsWith("(") && `+icon+` === "`+a.ts.URL+`/static/favicon-32.png"`))
 	// The connection drops: a banner; back: the page has what it missed.
 	a.ts.CloseClientConnections()
 	run("see the banner", chromedp.WaitVisible(chromedp.ID("offline")))

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	stdhtml "html"
 	"html/template"
 
 	"github.com/microcosm-cc/bluemonday"
@@ -40,6 +41,13 @@ func renderMarkdown(text string) template.HTML {
 	}
 	return template.HTML(sanitizer.SanitizeBytes(buf.Bytes())) //nolint:gosec // sanitised
 }
+
+// plainText is Markdown as the words it shows (for a preview in a list).
+func plainText(text string) string {
+	return stdhtml.UnescapeString(stripTags.Sanitize(string(renderMarkdown(text))))
+}
+
+var stripTags = bluemonday.StrictPolicy()
 
 // rawHTMLAsText renders the HTML in Markdown source (inline and blocks) as
 // the text it is, rather than dropping it: a person sees what the agent

@@ -32,3 +32,15 @@ func TestRenderMarkdown(t *testing.T) {
 		}
 	}
 }
+
+// A message in the session list is the words its Markdown shows: no
+// emphasis marks, fences, table rules or options block, and an agent's
+// HTML as the text it wrote (the template escapes it).
+func TestBrief(t *testing.T) {
+	in := "Benchmarks, **before and after**:\n\n| pkg | ms |\n|---|---|\n| db | 45 |\n\n```sh\ngo test ./...\n```\n\n" +
+		"See [the notes](https://example.com) & <b>this</b>\n\n[OPTIONS]\n1. Ship it\n2. Wait\n[/OPTIONS]"
+	want := "Benchmarks, before and after: pkg ms db 45 go test ./... See the notes & <b>this</b>"
+	if got := clipText(brief(in), 200); got != want {
+		t.Fatalf("brief:\n got %q\nwant %q", got, want)
+	}
+}

@@ -17,10 +17,7 @@ import (
 // (as the operator's HANDOFF_WEBHOOK_ALLOW_PRIVATE does).
 func newPushAPI(t *testing.T) *api {
 	t.Parallel()
-	srv := testserver.New(t, testserver.Options{StoreOptions: []db.Option{db.WithWebhookPolicy(true)}})
-	a := &api{srv: srv.API, t: t, ts: srv.TS, pool: srv.Pool, store: srv.Store, keys: srv.Keys, server: srv}
-	a.user, a.token = a.newUser()
-	return a
+	return apiWith(t, testserver.Options{StoreOptions: []db.Option{db.WithWebhookPolicy(true)}})
 }
 
 func deviceKeys(t *testing.T) (p256dh, authSecret string) {

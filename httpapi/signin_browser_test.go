@@ -15,9 +15,14 @@ import (
 // answerConfirm makes the page's window.confirm answer yes or no (and
 // note that it was asked) in every document loaded from now on.
 func answerConfirm(yes bool) chromedp.Action[chromedp.Void] {
+	return onNewDocument(fmt.Sprintf("window.confirm = function () { window.asked = true; return %v; };", yes))
+}
+
+// onNewDocument runs script in every document loaded from now on, before
+// the page's own scripts.
+func onNewDocument(script string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
-			Source: fmt.Sprintf("window.confirm = function () { window.asked = true; return %v; };", yes)})
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
 		return chromedp.Void{}, err
 	}
 }

@@ -54,18 +54,11 @@ func init() {
 	}
 }
 
-// brief is a question in a list: its text without Omnara's options block
-// or code fences.
+// brief is a message in a list: the words its Markdown shows, without
+// Omnara's options block (no **, code fences or table rules).
 func brief(content string) string {
 	text, _ := db.SplitOptions(content)
-	lines := strings.Split(text, "\n")
-	kept := lines[:0]
-	for _, l := range lines {
-		if !strings.HasPrefix(strings.TrimSpace(l), "```") {
-			kept = append(kept, l)
-		}
-	}
-	return strings.Join(kept, "\n")
+	return plainText(text)
 }
 
 func ago(t time.Time) string {
@@ -447,18 +440,32 @@ func idList(items []db.InstanceInfo) string {
 	return strings.Join(ids, " ")
 }
 
+// diffLines classes a diff's lines: file and hunk headers, added and
+// removed lines. Inside a hunk, for as many lines as its header counts,
+// every line is content, even a removed "-- comment" ("--- comment") or
+// an added "++i" ("+++i").
 func diffLines(diff string) []diffLine {
 	lines := strings.Split(diff, "\n")
 	out := make([]diffLine, len(lines))
+	olds, news := 0, 0 // the current hunk's lines still to come
 	for i, l := range lines {
 		c := ""
 		switch {
-		case strings.HasPrefix(l, "diff --git"):
-			c = "file"
-		case strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "---"):
-			c = "file"
+		case olds > 0 || news > 0:
+			switch {
+			case strings.HasPrefix(l, "+"):
+				c, news = "add", news-1
+			case strings.HasPrefix(l, "-"):
+				c, olds = "del", olds-1
+			case strings.HasPrefix(l, "\\"): // \ No newline at end of file
+			default:
+				olds, news = olds-1, news-1
+			}
 		case strings.HasPrefix(l, "@@"):
 			c = "hunk"
+			olds, news = hunkCounts(l)
+		case strings.HasPrefix(l, "diff --git"), strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "---"):
+			c = "file"
 		case strings.HasPrefix(l, "+"):
 			c = "add"
 		case strings.HasPrefix(l, "-"):
@@ -467,6 +474,28 @@ func diffLines(diff string) []diffLine {
 		out[i] = diffLine{Class: c, Text: l}
 	}
 	return out
+}
+
+// hunkCounts reads a hunk header ("@@ -1,3 +1,4 @@"): how many old and
+// new lines follow. Zero for what it cannot read.
+func hunkCounts(header string) (olds, news int) {
+	f := strings.Fields(header)
+	if len(f) < 3 {
+		return 0, 0
+	}
+	count := func(r, sign string) int {
+		r, ok := strings.CutPrefix(r, sign)
+		if !ok {
+			return 0
+		}
+		_, n, found := strings.Cut(r, ",")
+		if !found {
+			return 1
+		}
+		v, _ := strconv.Atoi(n)
+		return v
+	}
+	return count(f[1], "-"), count(f[2], "+")
 }
 
 func (s *Server) keysPage(w http.ResponseWriter, r *http.Request, ws webSession) {

@@ -274,3 +274,20 @@ func TestWebAttentionAndFailure(t *testing.T) {
 		t.Fatalf("failed reply: %d %s", r.StatusCode, between(page, "<main>", "</main>"))
 	}
 }
+
+// A session an agent named (registering it) is listed under its name, not
+// its first message, and its page's heading says the name.
+func TestWebSessionTitleFromAgentName(t *testing.T) {
+	a := newAPI(t)
+	cookie := a.signIn()
+	inst := uuid.NewString()
+	a.ok(201, "POST", "/api/v1/agent-instances", `{"agent_type":"Codex","agent_instance_id":"`+inst+`","name":"Billing <refactor>"}`)
+	a.ok(200, "POST", "/api/v1/messages/agent", `{"agent_instance_id":"`+inst+`","content":"Reading the billing module"}`)
+	if _, body := a.page(cookie, "/"); !strings.Contains(body, `<span class="name">Billing &lt;refactor&gt;</span>`) ||
+		strings.Contains(body, `<span class="name">Reading the billing module</span>`) {
+		t.Fatalf("list: %s", between(body, "<main>", "</main>"))
+	}
+	if _, body := a.page(cookie, "/sessions/"+inst); !strings.Contains(body, `</span> · Billing &lt;refactor&gt;</h1>`) {
+		t.Fatalf("session heading: %s", between(body, "<h1>", "</h1>"))
+	}
+}

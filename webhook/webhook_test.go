@@ -102,22 +102,7 @@ func (e *env) start(t *testing.T, allowPrivate bool) *river.Client[pgx.Tx] {
 	t.Helper()
 	w := webhook.NewWorker(webhook.Config{Store: db.NewStore(e.pool), PublicURL: "http://handoff.test",
 		AllowPrivate: allowPrivate, RetryBase: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
-	c, err := river.NewClient(riverpgxv5.New(e.pool), &river.Config{
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}, Workers: webhook.Workers(w),
-		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = c.Stop(ctx)
-	})
-	return c
+	return dbtest.RunJobs(t, e.pool, webhook.Workers(w))
 }
 
 func (e *env) hook(t *testing.T, url, format string, types ...string) db.Webhook {

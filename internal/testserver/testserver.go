@@ -19,6 +19,7 @@ import (
 	"github.com/handoffhq/handoff/db/dbtest"
 	"github.com/handoffhq/handoff/httpapi"
 	"github.com/handoffhq/handoff/mcpapi"
+	"github.com/handoffhq/handoff/webhook"
 )
 
 // Server is a running test server.
@@ -45,6 +46,9 @@ type Options struct {
 	PoolOptions []db.PoolOption
 	// StoreOptions configure the server's store (besides its hub).
 	StoreOptions []db.Option
+	// Webhooks: the server sends webhooks (a River worker on its
+	// database, as serve runs one), to loopback receivers too.
+	Webhooks bool
 }
 
 // Keys returns a fresh Ed25519 key pair.
@@ -77,6 +81,10 @@ func New(t testing.TB, opts Options) *Server {
 		}
 		t.Cleanup(p.Close)
 		pool = p
+	}
+	if opts.Webhooks {
+		opts.StoreOptions = append(opts.StoreOptions, db.WithJobs(dbtest.RunJobs(t, pool, webhook.Workers(
+			webhook.NewWorker(webhook.Config{Store: db.NewStore(pool), AllowPrivate: true, Log: slog.New(slog.DiscardHandler)})))), db.WithWebhookPolicy(true))
 	}
 	store := db.NewStore(pool, append([]db.Option{db.WithHub(dbtest.Hub(t, pool))}, opts.StoreOptions...)...)
 	keys := Keys(t)

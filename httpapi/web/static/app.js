@@ -39,7 +39,17 @@
   // page hands the subscription to the server (with its form token).
   function setUpPush() {
     var button = document.getElementById("notify");
-    if (!button || !("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+    if (!button) return;
+    // No Web Push: on an iPhone, that is Safari until the page is added
+    // to the Home Screen and opened from there. Say how, rather than
+    // offer nothing.
+    if (!("PushManager" in window)) {
+      var standalone = navigator.standalone === true || window.matchMedia("(display-mode: standalone)").matches;
+      var hint = document.getElementById("push-hint");
+      if (hint && !standalone) hint.hidden = false;
+      return;
+    }
+    if (!("serviceWorker" in navigator) || !("Notification" in window)) return;
     navigator.serviceWorker.register("/sw.js").then(function (reg) {
       return reg.pushManager.getSubscription();
     }).then(function (sub) {
@@ -230,6 +240,12 @@
     setStatus(ev.status);
   }
   ["message", "status", "instance"].forEach(function (k) { es.addEventListener(k, handle); });
+  // Leaving the page closes its stream: a page kept in the back/forward
+  // cache would hold its connection, and a browser opens only six to one
+  // server, so a few pages later every load would wait. Back on the page,
+  // it loads again, as things are now.
+  window.addEventListener("pagehide", function () { es.close(); });
+  window.addEventListener("pageshow", function (e) { if (e.persisted) location.reload(); });
   // A lost connection is said, not mistaken for a quiet agent; when it is
   // back, the page resyncs (redraws from the server).
   var lost = false;
