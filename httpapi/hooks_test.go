@@ -87,7 +87,12 @@ func wantJSON(t *testing.T, what string, body []byte, want string) {
 
 func hookDone(t *testing.T, ch <-chan response) response {
 	t.Helper()
-	r := <-ch
+	var r response
+	select {
+	case r = <-ch:
+	case <-time.After(2 * time.Minute): // a deadline, so a lost answer fails here, not at go test's timeout
+		t.Fatal("hook: no answer")
+	}
 	if r.status != http.StatusOK {
 		t.Fatalf("hook: %d %s", r.status, r.body)
 	}

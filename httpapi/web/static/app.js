@@ -148,6 +148,15 @@
   var instance = document.body.dataset.instance;
   var list = document.getElementById("messages");
   var reloading = null;
+  // A form on its way to the server (a reply, a decision) is never cut
+  // off by a redraw: the reload would cancel its request, and the
+  // person's answer could be lost. The page it answers with is the redraw.
+  var submitting = false;
+  document.addEventListener("submit", function (e) {
+    if (e.defaultPrevented) return;
+    submitting = true;
+    clearTimeout(reloading);
+  });
 
   // A conversation opens at its latest message, the reply box below it.
   // The box sticks to the bottom of the screen: what is scrolled or
@@ -166,7 +175,7 @@
   // reloadSoon redraws the page, unless the person is typing: then a
   // notice offers the redraw, and nothing typed is wiped.
   function reloadSoon() {
-    if (reloading) return;
+    if (reloading || submitting) return;
     var typing = Array.prototype.some.call(document.querySelectorAll("textarea, input[name=content]"),
       function (f) { return f.value !== ""; });
     if (typing) {
