@@ -31,7 +31,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/handoffhq/handoff/db"
 	"github.com/handoffhq/handoff/db/dbtest"
@@ -226,27 +225,13 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Parallel()
 	pool := dbtest.Pool(t)
-	quiet := slog.New(slog.DiscardHandler)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, push.NewWorker(push.Config{Store: db.NewStore(pool), Contact: "ops@handoff.test",
-		AllowPrivate: true, RetryBase: 10 * time.Millisecond, Log: quiet}))
-	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}, Workers: workers,
-		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, Logger: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+		AllowPrivate: true, RetryBase: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}))
+	jobs := dbtest.RunJobs(t, pool, workers)
+	// No job is queued before the test asks: nothing ends unseen.
 	done, cancel := jobs.Subscribe(river.EventKindJobCompleted, river.EventKindJobCancelled)
 	t.Cleanup(cancel)
-	if err := jobs.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = jobs.Stop(ctx)
-	})
 	// The push service is on loopback: this store lets subscriptions name it.
 	hub := dbtest.Hub(t, pool)
 	store := db.NewStore(pool, db.WithHub(hub), db.WithJobs(jobs), db.WithWebhookPolicy(true))
