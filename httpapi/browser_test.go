@@ -57,13 +57,15 @@ func newBrowser(t *testing.T, exe string, width, height int) (context.Context, f
 		t.Helper()
 		// Chromium aborts its loads, loopback's too, with ERR_NETWORK_CHANGED
 		// whenever the host's interfaces change (Docker starting or stopping
-		// a container, say): a load that failed so is tried again.
+		// a container, say); and a navigation away from a page that had a
+		// redraw scheduled for a live event can be cut off by that redraw
+		// (ERR_ABORTED). A load that failed so is tried again.
 		for try := 1; ; try++ {
 			err := chromedp.Do(ctx, actions...)
 			if err == nil {
 				return
 			}
-			if try == 5 || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+			if try == 5 || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") && !strings.Contains(err.Error(), "ERR_ABORTED") {
 				t.Fatalf("%s: %v", what, err)
 			}
 			t.Logf("%s: %v; again", what, err)
