@@ -33,6 +33,9 @@
 // River jobs (WithJobs) on the same database, so a delivery exists exactly
 // when its event committed; package webhook works them. CreateWebhook
 // applies the target policy of internal/netguard (WithWebhookPolicy).
+// Pushes are enqueued the same way (package push works them), and so is a
+// permission request's expiry, scheduled for its deadline in case its
+// waiter dies (AddWorkers registers that worker).
 //
 // Growth: costs stay flat as data grows. Counters replace counts
 // (step_count), every list is an index range scan whatever its cursor, and

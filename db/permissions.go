@@ -166,7 +166,7 @@ func (s *Store) RequestPermission(ctx context.Context, p RequestPermissionParams
 		// under the lock, whatever ended the wait (even the caller going
 		// away), so no request stays open with nobody waiting for it.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultOpTimeout)
-		res.Decision, res.Ended, err = s.expirePermission(ectx, p.UserID, res.InstanceID, res.RequestID)
+		res.Decision, res.Ended, _, err = s.expirePermission(ectx, p.UserID, res.InstanceID, res.RequestID)
 		cancel()
 		if err != nil && werr != nil {
 			err = fmt.Errorf("%w (and the wait: %v)", err, werr)
@@ -237,8 +237,11 @@ func (s *Store) openPermission(ctx context.Context, t *instanceTx, p RequestPerm
 	msg.RequiresUserInput = true
 	msg.extra.expiresAt = &deadline
 	sent, err := s.appendAgentMessage(ctx, t, msg)
+	if err != nil {
+		return PermissionResult{}, err
+	}
 	res.RequestID = sent.MessageID
-	return res, err
+	return res, s.enqueueExpiry(ctx, t, ExpirePermissionArgs{UserID: p.UserID, InstanceID: inst.ID, RequestID: res.RequestID}, deadline)
 }
 
 // lookDecision reads a request's decision once, and whether its session
@@ -260,11 +263,12 @@ func (s *Store) lookDecision(ctx context.Context, userID, requestID uuid.UUID) (
 }
 
 // expirePermission ends the wait for a request: under the instance's lock
-// it returns the decision made in the meantime, or records "expired".
-func (s *Store) expirePermission(ctx context.Context, userID, instanceID, requestID uuid.UUID) (Decision, bool, error) {
+// it returns the decision made in the meantime, or records "expired"
+// (and says so: expired). ended: the session has ended.
+func (s *Store) expirePermission(ctx context.Context, userID, instanceID, requestID uuid.UUID) (d Decision, ended, expired bool, err error) {
 	type out struct {
-		d     Decision
-		ended bool
+		d              Decision
+		ended, expired bool
 	}
 	res, _, err := withInstance(ctx, s, instanceOp{userID: userID, id: instanceID, mode: mustExist},
 		func(t *instanceTx) (out, error) {
@@ -283,9 +287,9 @@ func (s *Store) expirePermission(ctx context.Context, userID, instanceID, reques
 			if err := s.setDecision(ctx, t, inst, m, d); err != nil {
 				return out{}, err
 			}
-			return out{d: d, ended: inst.Status == AgentStatusCOMPLETED}, nil
+			return out{d: d, ended: inst.Status == AgentStatusCOMPLETED, expired: true}, nil
 		})
-	return res.d, res.ended, err
+	return res.d, res.ended, res.expired, err
 }
 
 // applyDecision records what became of a request; "allow for the

@@ -74,8 +74,9 @@ type WebhookData struct {
 	expiresAt *time.Time
 }
 
-// WithJobs lets the store enqueue webhook deliveries (River on the same
-// database). Without it, no webhook is sent.
+// WithJobs lets the store enqueue webhook and push deliveries and
+// permission requests' expiries (River on the same database, whose
+// workers include AddWorkers'). Without it, none is sent or scheduled.
 func WithJobs(c *river.Client[pgx.Tx]) Option { return func(s *Store) { s.jobs = c } }
 
 // WithWebhookPolicy sets whether webhooks may target loopback, private and

@@ -228,6 +228,7 @@ func newEnv(t *testing.T) *env {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, push.NewWorker(push.Config{Store: db.NewStore(pool), Contact: "ops@handoff.test",
 		AllowPrivate: true, RetryBase: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}))
+	db.AddWorkers(workers, db.NewStore(pool))
 	jobs := dbtest.RunJobs(t, pool, workers)
 	// No job is queued before the test asks: nothing ends unseen.
 	done, cancel := jobs.Subscribe(river.EventKindJobCompleted, river.EventKindJobCancelled)
@@ -442,6 +443,100 @@ func TestPermissionRequestPushed(t *testing.T) {
 	}
 }
 
+// requested is a permission request's end as its waiter saw it.
+type requested struct {
+	res db.PermissionResult
+	err error
+}
+
+// requestOn asks permission for "make deploy" on inst through s (a server
+// other than the env's), waiting until deadline; it returns once the
+// request is open, with its id and what its waiter will get.
+func (e *env) requestOn(t *testing.T, s *db.Store, inst uuid.UUID, deadline time.Time) (uuid.UUID, <-chan requested) {
+	t.Helper()
+	ctx := context.Background()
+	sub, err := e.store.Watch(ctx, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	out := make(chan requested, 1)
+	go func() {
+		res, err := s.RequestPermission(ctx, db.RequestPermissionParams{UserID: e.user, InstanceID: inst, AgentType: "x",
+			ToolName: "Bash", ToolInput: json.RawMessage(`{"command":"make deploy"}`)}, deadline)
+		out <- requested{res, err}
+	}()
+	var open []db.Message
+	for len(open) == 0 {
+		wait(t, sub.C, "the permission request did not open")
+		if open, err = e.store.OpenPermissionRequests(ctx, e.user, inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return open[0].ID, out
+}
+
+// A permission request whose waiter died (here: its server lost its
+// database, then never came back) is expired at its deadline all the
+// same, by the job its opening scheduled: the device's notification is
+// withdrawn and the session stops awaiting input.
+func TestOrphanedPermissionRequestExpires(t *testing.T) {
+	e := newEnv(t)
+	ps := newPushService(t)
+	d := newDevice(t)
+	e.subscribe(t, ps, d)
+	ctx := context.Background()
+	inst := uuid.New()
+	expiries, cancel := e.jobs.Subscribe(river.EventKindJobCompleted)
+	defer cancel()
+
+	// The dying server: its own connections, the same hub and job queue.
+	pool, err := pgxpool.New(ctx, e.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dying := db.NewStore(pool, db.WithHub(e.hub), db.WithJobs(e.jobs), db.WithWebhookPolicy(true))
+	req, asked := e.requestOn(t, dying, inst, time.Now().Add(time.Second))
+	pool.Close()
+	if r := <-asked; r.err == nil {
+		t.Fatal("the waiter expired its request without its database")
+	}
+	var decision []byte
+	if err := e.pool.QueryRow(ctx, `SELECT decision FROM messages WHERE id = $1`, req).Scan(&decision); err != nil || decision != nil {
+		t.Fatalf("after the waiter's death the request's decision is %s (%v), want none yet", decision, err)
+	}
+
+	// Its expiry job ends it.
+	for expired := false; !expired; {
+		select {
+		case ev := <-expiries:
+			var a db.ExpirePermissionArgs
+			expired = ev.Job.Kind == (db.ExpirePermissionArgs{}).Kind() && json.Unmarshal(ev.Job.EncodedArgs, &a) == nil && a.RequestID == req
+		case <-time.After(time.Minute):
+			t.Fatal("the request's expiry job did not run")
+		}
+	}
+	if err := e.pool.QueryRow(ctx, `SELECT decision FROM messages WHERE id = $1`, req).Scan(&decision); err != nil ||
+		db.ParseDecision(decision) == nil || db.ParseDecision(decision).Outcome != db.OutcomeExpired {
+		t.Fatalf("the request's decision is %s (%v), want expired", decision, err)
+	}
+	got, err := e.store.GetInstance(ctx, e.user, inst)
+	if err != nil || got.Status != db.AgentStatusACTIVE {
+		t.Fatalf("the session is %+v (%v), want ACTIVE", got.Status, err)
+	}
+	// The device is told to close it (after its ask, unless the ask's job
+	// ran after the deadline and so showed nothing).
+	for {
+		p := d.payload(t, ps.next(t))
+		if p.Tag != db.PushTopic(req) || (p.Type != db.PushAsk && p.Type != db.PushAnswered) {
+			t.Fatalf("push %+v, want the request's ask or withdrawal", p)
+		}
+		if p.Type == db.PushAnswered {
+			break
+		}
+	}
+}
+
 // Ending a session withdraws the notifications of what waits on it: its
 // question, and its permission request even when the request's waiter
 // does not (here it runs on a server that sends no pushes, as a replica
@@ -457,29 +552,11 @@ func TestSessionEndWithdrawsWhatWaits(t *testing.T) {
 	if p := d.payload(t, ps.next(t)); p.Type != db.PushAsk {
 		t.Fatalf("ask %+v", p)
 	}
-	sub, err := e.store.Watch(ctx, inst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	silent := db.NewStore(e.pool, db.WithHub(e.hub))
-	asked := make(chan db.PermissionResult, 1)
-	go func() {
-		res, _ := silent.RequestPermission(ctx, db.RequestPermissionParams{UserID: e.user, InstanceID: inst,
-			ToolName: "Bash", ToolInput: json.RawMessage(`{"command":"make deploy"}`)}, time.Now().Add(2*time.Minute))
-		asked <- res
-	}()
-	var open []db.Message
-	for len(open) == 0 {
-		wait(t, sub.C, "the permission request did not open")
-		if open, err = e.store.OpenPermissionRequests(ctx, e.user, inst); err != nil {
-			t.Fatal(err)
-		}
-	}
+	req, asked := e.requestOn(t, db.NewStore(e.pool, db.WithHub(e.hub)), inst, time.Now().Add(2*time.Minute))
 	if _, err := e.store.EndSession(ctx, e.user, inst); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{db.PushTopic(q): true, db.PushTopic(open[0].ID): true}
+	want := map[string]bool{db.PushTopic(q): true, db.PushTopic(req): true}
 	for len(want) > 0 {
 		got := ps.next(t)
 		if p := d.payload(t, got); p.Type != db.PushAnswered || !want[p.Tag] || got.header.Get("Topic") != p.Tag {
@@ -488,8 +565,8 @@ func TestSessionEndWithdrawsWhatWaits(t *testing.T) {
 			delete(want, p.Tag)
 		}
 	}
-	if res := <-asked; !res.Ended {
-		t.Fatalf("the request's waiter: %+v", res)
+	if r := <-asked; r.err != nil || !r.res.Ended {
+		t.Fatalf("the request's waiter: %+v %v", r.res, r.err)
 	}
 }
 

@@ -102,7 +102,9 @@ func (e *env) start(t *testing.T, allowPrivate bool) *river.Client[pgx.Tx] {
 	t.Helper()
 	w := webhook.NewWorker(webhook.Config{Store: db.NewStore(e.pool), PublicURL: "http://handoff.test",
 		AllowPrivate: allowPrivate, RetryBase: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
-	return dbtest.RunJobs(t, e.pool, webhook.Workers(w))
+	ws := webhook.Workers(w)
+	db.AddWorkers(ws, db.NewStore(e.pool)) // a permission request's expiry, as serve runs it
+	return dbtest.RunJobs(t, e.pool, ws)
 }
 
 func (e *env) hook(t *testing.T, url, format string, types ...string) db.Webhook {

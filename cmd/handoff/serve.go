@@ -127,6 +127,9 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	// Retention runs hourly (on River's leader only) on the same queue.
 	workers := webhook.Workers(worker)
 	river.AddWorker(workers, &db.RetentionWorker{Store: db.NewStore(pool), Keep: cfg.retention})
+	// A permission request's expiry, for when its waiter died with its
+	// process.
+	db.AddWorkers(workers, db.NewStore(pool, db.WithHub(hub), db.WithWebhookPolicy(cfg.webhookAllowPrivate)))
 	contact := cfg.publicURL
 	if !strings.HasPrefix(contact, "https://") {
 		contact = "" // the worker's default address: VAPID wants https or mailto

@@ -83,8 +83,10 @@ func New(t testing.TB, opts Options) *Server {
 		pool = p
 	}
 	if opts.Webhooks {
-		opts.StoreOptions = append(opts.StoreOptions, db.WithJobs(dbtest.RunJobs(t, pool, webhook.Workers(
-			webhook.NewWorker(webhook.Config{Store: db.NewStore(pool), AllowPrivate: true, Log: slog.New(slog.DiscardHandler)})))), db.WithWebhookPolicy(true))
+		workers := webhook.Workers(webhook.NewWorker(webhook.Config{Store: db.NewStore(pool), AllowPrivate: true,
+			Log: slog.New(slog.DiscardHandler)}))
+		db.AddWorkers(workers, db.NewStore(pool, db.WithWebhookPolicy(true)))
+		opts.StoreOptions = append(opts.StoreOptions, db.WithJobs(dbtest.RunJobs(t, pool, workers)), db.WithWebhookPolicy(true))
 	}
 	store := db.NewStore(pool, append([]db.Option{db.WithHub(dbtest.Hub(t, pool))}, opts.StoreOptions...)...)
 	keys := Keys(t)
