@@ -28,12 +28,14 @@ func TestPermissionRequestOutlivesItsReplica(t *testing.T) {
 	const open = `SELECT count(*) FROM messages WHERE agent_instance_id = $1 AND kind = 'permission' AND decision IS NULL`
 	until(t, "the permission request to open", func() bool { return c.count(open, inst) == 1 })
 	holder.kill(t)
+	killed := time.Now()
 	if n := c.count(open, inst); n != 1 {
 		t.Fatalf("the request was settled before its waiter died (%d open): the test proves nothing", n)
 	}
 	until(t, "the request to be expired", func() bool {
 		return c.count(`SELECT count(*) FROM messages WHERE agent_instance_id = $1 AND decision->>'outcome' = 'expired'`, inst) == 1
 	})
+	t.Logf("expired by another replica %v after the kill (the wait was 10 s)", time.Since(killed).Round(100*time.Millisecond))
 	if n := c.count(`SELECT count(*) FROM agent_instances WHERE id = $1 AND status = 'ACTIVE'`, inst); n != 1 {
 		t.Fatal("the session still awaits input")
 	}
