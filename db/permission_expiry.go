@@ -50,19 +50,35 @@ func (s *Store) enqueueExpiry(ctx context.Context, t *instanceTx, a ExpirePermis
 type ExpirePermissionWorker struct {
 	river.WorkerDefaults[ExpirePermissionArgs]
 	// Store is the store on the jobs' database; what the expiry enqueues
-	// (push withdrawals) goes through the River client working the job.
+	// (push withdrawals) goes through the River client working the job
+	// (else through Store's own).
 	Store *Store
 }
 
-// Work expires the request unless it is settled.
+// Work expires the request unless it is settled. A request that still
+// waits by this server's clock (servers' clocks differ) is looked at again
+// once it has expired.
 func (w *ExpirePermissionWorker) Work(ctx context.Context, job *river.Job[ExpirePermissionArgs]) error {
-	s := &Store{pool: w.Store.pool, hub: w.Store.hub, jobs: river.ClientFromContext[pgx.Tx](ctx),
-		webhookAllowPrivate: w.Store.webhookAllowPrivate}
+	s := w.Store
+	if c, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
+		s = s.withJobs(c)
+	}
 	a := job.Args
+	m, err := New(s.pool).GetAgentMessage(ctx, GetAgentMessageParams{ID: a.RequestID, UserID: a.UserID})
+	switch {
+	case isNoRows(err):
+		return nil // its session (or user) is gone, and the request with it
+	case err != nil:
+		return err
+	case ParseDecision(m.Decision) != nil:
+		return nil // decided, or expired by its waiter
+	case m.ExpiresAt != nil && time.Until(*m.ExpiresAt) > 0:
+		return river.JobSnooze(time.Until(*m.ExpiresAt) + ExpiryGrace)
+	}
 	_, _, expired, err := s.expirePermission(ctx, a.UserID, a.InstanceID, a.RequestID)
 	switch {
 	case ErrorCode(err) == ENotFound || errors.Is(err, pgx.ErrNoRows):
-		return nil // its session (or user) is gone, and the request with it
+		return nil // deleted meanwhile
 	case err != nil:
 		return err
 	case expired:

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 
 	"github.com/handoffhq/handoff/db"
+	"github.com/handoffhq/handoff/db/dbtest"
 )
 
 // bash is a Bash tool input as Claude Code sends it.
@@ -452,4 +454,47 @@ func TestQuestionsAndRequestsTogether(t *testing.T) {
 		t.Fatalf("late deny: %+v %v", ans, err)
 	}
 	wantContents(t, "queue", e.agent(inst, "next", false).Queued, "8081 please", "run it with PORT=8081")
+}
+
+// A permission request's expiry job leaves a request that still waits
+// (a job run early: servers' clocks differ) and expires one past its
+// deadline that nobody expired, waking its waiter, if any.
+func TestExpiryJob(t *testing.T) {
+	e := newEnv(t)
+	ws := river.NewWorkers()
+	db.AddWorkers(ws, e.s)
+	jobs := dbtest.RunJobs(t, e.pool, ws)
+	ran, cancel := jobs.Subscribe(river.EventKindJobCompleted, river.EventKindJobSnoozed, river.EventKindJobFailed)
+	defer cancel()
+	inst := uuid.New()
+	ch := e.request(inst, "Bash", bash("make deploy"), later())
+	req := e.open(inst)[0].ID
+	expire := func(want river.EventKind) {
+		t.Helper()
+		if _, err := jobs.Insert(e.ctx, db.ExpirePermissionArgs{UserID: e.user, InstanceID: inst, RequestID: req}, nil); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-ran:
+			if ev.Kind != want {
+				t.Fatalf("the expiry job ended %s, want %s (%v)", ev.Kind, want, ev.Job.Errors)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("the expiry job did not run")
+		}
+	}
+	expire(river.EventKindJobSnoozed)
+	if len(e.open(inst)) != 1 {
+		t.Fatal("a job run before the deadline expired the request")
+	}
+	if _, err := e.pool.Exec(e.ctx, `UPDATE messages SET expires_at = now() - interval '1 second' WHERE id = $1`, req); err != nil {
+		t.Fatal(err)
+	}
+	expire(river.EventKindJobCompleted)
+	if res := decided(t, ch); res.Decision.Outcome != db.OutcomeExpired {
+		t.Fatalf("the waiter got %+v", res.Decision)
+	}
+	if got, err := e.s.GetInstance(e.ctx, e.user, inst); err != nil || got.Status != db.AgentStatusACTIVE {
+		t.Fatalf("the session is %v (%v), want ACTIVE", got.Status, err)
+	}
 }

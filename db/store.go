@@ -42,6 +42,12 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 	return s
 }
 
+// withJobs is the store enqueueing through c (the River client working a
+// job); the VAPID cache starts empty.
+func (s *Store) withJobs(c *river.Client[pgx.Tx]) *Store {
+	return &Store{pool: s.pool, hub: s.hub, jobs: c, webhookAllowPrivate: s.webhookAllowPrivate}
+}
+
 // Pool returns the connection pool behind the store.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 

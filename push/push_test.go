@@ -491,12 +491,13 @@ func TestOrphanedPermissionRequestExpires(t *testing.T) {
 	defer cancel()
 
 	// The dying server: its own connections, the same hub and job queue.
-	pool, err := pgxpool.New(ctx, e.pool.Config().ConnString())
+	pool, err := db.NewPool(ctx, e.pool.Config().ConnString())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(pool.Close)
 	dying := db.NewStore(pool, db.WithHub(e.hub), db.WithJobs(e.jobs), db.WithWebhookPolicy(true))
-	req, asked := e.requestOn(t, dying, inst, time.Now().Add(time.Second))
+	req, asked := e.requestOn(t, dying, inst, time.Now().Add(3*time.Second))
 	pool.Close()
 	if r := <-asked; r.err == nil {
 		t.Fatal("the waiter expired its request without its database")
