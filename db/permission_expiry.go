@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -77,7 +76,7 @@ func (w *ExpirePermissionWorker) Work(ctx context.Context, job *river.Job[Expire
 	}
 	_, _, expired, err := s.expirePermission(ctx, a.UserID, a.InstanceID, a.RequestID)
 	switch {
-	case ErrorCode(err) == ENotFound || errors.Is(err, pgx.ErrNoRows):
+	case ErrorCode(err) == ENotFound || isNoRows(err):
 		return nil // deleted meanwhile
 	case err != nil:
 		return err

@@ -40,14 +40,3 @@ func TestPermissionRequestOutlivesItsReplica(t *testing.T) {
 		t.Fatal("the session still awaits input")
 	}
 }
-
-// until polls cond (state other processes change) for up to two minutes.
-func until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited two minutes for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the database for other processes' writes
-	}
-}

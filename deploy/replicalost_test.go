@@ -449,14 +449,9 @@ func TestReplicaLostMidLoad(t *testing.T) {
 	// replica, and may not have done so yet.
 	asker := newClient(person)
 	for _, w := range waiters {
-		for asked := false; !asked; {
-			if err := c.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE agent_instance_id = $1 AND requires_user_input)`, w.inst).Scan(&asked); err != nil {
-				t.Fatalf("waiting for the question of %s: %v", w.inst, err)
-			}
-			if !asked {
-				time.Sleep(10 * time.Millisecond) // polling for another goroutine's write
-			}
-		}
+		until(t, "the question of "+w.inst, func() bool {
+			return c.count(`SELECT count(*) FROM messages WHERE agent_instance_id = $1 AND requires_user_input`, w.inst) > 0
+		})
 		if _, err := asker.Answer(ctx, w.inst, w.answer); err != nil {
 			t.Fatalf("answer %s: %v", w.inst, err)
 		}

@@ -129,7 +129,7 @@ func serve(ctx context.Context, args []string, getenv env, stdout, stderr io.Wri
 	river.AddWorker(workers, &db.RetentionWorker{Store: db.NewStore(pool), Keep: cfg.retention})
 	// A permission request's expiry, for when its waiter died with its
 	// process.
-	db.AddWorkers(workers, db.NewStore(pool, db.WithHub(hub), db.WithWebhookPolicy(cfg.webhookAllowPrivate)))
+	db.AddWorkers(workers, db.NewStore(pool, db.WithWebhookPolicy(cfg.webhookAllowPrivate)))
 	contact := cfg.publicURL
 	if !strings.HasPrefix(contact, "https://") {
 		contact = "" // the worker's default address: VAPID wants https or mailto
